@@ -1,0 +1,1 @@
+"""The `bloomreach` component: Bloomreach Engagement tracking through the batch endpoint."""

@@ -1,0 +1,236 @@
+"""Sending HTTP requests for components, with retries a destination can rely on.
+
+Transient failures (connection errors, timeouts, HTTP 408, 429 and 5xx) are retried with
+exponential backoff and jitter, honouring `Retry-After`. Every other answer, 4xx included, is
+returned to the caller, who knows what a 404 means for its destination. When the attempts run
+out on a transient failure, `send` raises a retryable `StepError` so that the engine can try
+the message again later.
+
+Error messages name the method, the URL (without any user:password part) and the last answer;
+they never carry request headers, where credentials live.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import requests
+from requests.adapters import HTTPAdapter
+
+from components.base import StepError
+
+# Statuses worth trying again: the request may succeed later without any change on our side.
+TRANSIENT_STATUSES = frozenset({408, 429, 500, 502, 503, 504}) | frozenset(range(505, 600))
+SNIPPET_CHARS = 300
+DEFAULT_POOL_SIZE = 32
+
+# Called before each wait with (attempt just failed, seconds until the next, why).
+RetryHook = Callable[[int, float, str], None]
+Sleep = Callable[[float], None]
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How many times to try a request and how long to wait between tries.
+
+    `attempts` counts the first try: 1 means no retry. The wait before try n+1 is
+    `backoff_seconds * 2**(n-1)` with jitter, or the server's `Retry-After`, never more than
+    `max_delay_seconds`.
+    """
+
+    attempts: int = 5
+    backoff_seconds: float = 0.5
+    max_delay_seconds: float = 30.0
+
+    def __post_init__(self) -> None:
+        if self.attempts < 1:
+            raise ValueError("RetryPolicy.attempts must be at least 1")
+        if self.backoff_seconds < 0 or self.max_delay_seconds < 0:
+            raise ValueError("RetryPolicy delays must not be negative")
+
+    def delay(self, failed_attempt: int, retry_after: float | None = None) -> float:
+        """Seconds to wait after `failed_attempt` (1-based) failed."""
+        if retry_after is not None:
+            return min(max(retry_after, 0.0), self.max_delay_seconds)
+        ceiling = min(self.backoff_seconds * 2 ** (failed_attempt - 1), self.max_delay_seconds)
+        # "Equal jitter": at least half the exponential delay, so a herd of workers that failed
+        # together spreads out, yet none of them hammers the server right away.
+        return ceiling / 2 + random.uniform(0, ceiling / 2)
+
+
+def new_session(pool_size: int = DEFAULT_POOL_SIZE) -> requests.Session:
+    """A session with a connection pool sized for a worker sending batches concurrently.
+
+    Retries are ours (in `send`), so urllib3's own retries are off: they would not honour our
+    policy and would hide attempts from the step's log.
+    """
+    session = requests.Session()
+    adapter = HTTPAdapter(pool_connections=pool_size, pool_maxsize=pool_size, max_retries=0)
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    return session
+
+
+def safe_url(url: str) -> str:
+    """The URL without a `user:password@` part, fit for messages and logs."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return url
+    if parts.username is None and parts.password is None:
+        return url
+    host = parts.hostname or ""
+    if parts.port is not None:
+        host = f"{host}:{parts.port}"
+    return urlunsplit((parts.scheme, host, parts.path, parts.query, parts.fragment))
+
+
+def snippet(response: requests.Response, limit: int = SNIPPET_CHARS) -> str:
+    """The start of a response body, on one line, for error messages."""
+    try:
+        text = response.text
+    except Exception:  # an undecodable body must not hide the real error
+        return "<unreadable body>"
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
+def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
+    """Seconds from a `Retry-After` header: delta-seconds or an HTTP-date; None if absent/bad."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(float(value), 0.0)
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:  # HTTP-dates are GMT by definition
+        when = when.replace(tzinfo=UTC)
+    current = datetime.now(UTC).timestamp() if now is None else now
+    return max(when.timestamp() - current, 0.0)
+
+
+def send(
+    session: requests.Session,
+    method: str,
+    url: str,
+    *,
+    headers: Mapping[str, str] | None = None,
+    json_body: Any = None,
+    data: bytes | str | None = None,
+    timeout: float = 10.0,
+    policy: RetryPolicy | None = None,
+    auth: Any = None,
+    on_retry: RetryHook | None = None,
+    sleep: Sleep = time.sleep,
+) -> requests.Response:
+    """Send one request, retrying transient failures; return the final non-transient answer.
+
+    Give the body as `json_body` (serialised once, so every attempt sends the same bytes) or
+    as raw `data`, not both. Returns any response that is not transient: 2xx, 3xx and 4xx other
+    than 408/429 (never retried: the caller decides what they mean). Raises `StepError` with
+    `retryable=True` when every attempt failed transiently, and with `retryable=False` for a
+    request that cannot work at all (malformed URL, TLS failure). At-least-once: a timeout
+    after the server got the request leads to a second send.
+    """
+    policy = policy or RetryPolicy()
+    if json_body is not None and data is not None:
+        raise ValueError("send() takes json_body or data, not both")
+    request_headers = dict(headers or {})
+    if json_body is not None:
+        data = json.dumps(json_body, separators=(",", ":"), ensure_ascii=False).encode()
+        if not any(name.lower() == "content-type" for name in request_headers):
+            request_headers["Content-Type"] = "application/json"
+    shown_url = safe_url(url)
+
+    for attempt in range(1, policy.attempts + 1):
+        last = attempt == policy.attempts
+        try:
+            response = session.request(
+                method, url, headers=request_headers, data=data, timeout=timeout, auth=auth
+            )
+        except requests.exceptions.SSLError as error:
+            # A certificate problem does not fix itself between two attempts.
+            raise StepError(
+                f"{method} {shown_url} failed: TLS error ({_describe(error)}). "
+                "Check the URL's scheme and the server's certificate.",
+                details={"url": shown_url, "method": method},
+            ) from None
+        except (
+            requests.exceptions.ConnectionError,
+            requests.exceptions.Timeout,
+            requests.exceptions.ChunkedEncodingError,
+        ) as error:
+            reason = _describe(error)
+            if last:
+                raise StepError(
+                    f"{method} {shown_url} failed after {attempt} attempt(s): {reason}. "
+                    "The server did not answer; it will be tried again later.",
+                    retryable=True,
+                    details={"url": shown_url, "method": method, "attempts": attempt},
+                ) from None
+            _wait(policy.delay(attempt), attempt, reason, on_retry, sleep)
+            continue
+        except requests.exceptions.RequestException as error:
+            # Malformed URL, bad header value and the like: retrying cannot help.
+            raise StepError(
+                f"{method} {shown_url} could not be sent: {_describe(error)}. "
+                "Check the step's URL and headers.",
+                details={"url": shown_url, "method": method},
+            ) from None
+
+        if response.status_code not in TRANSIENT_STATUSES:
+            return response
+        body = snippet(response)
+        retry_after = parse_retry_after(response.headers.get("Retry-After"))
+        response.close()  # give the connection back to the pool before waiting
+        if last:
+            raise StepError(
+                f"{method} {shown_url} failed after {attempt} attempt(s): last answer "
+                f"HTTP {response.status_code}: {body or '<empty body>'}. "
+                "The server is overloaded or failing; it will be tried again later.",
+                retryable=True,
+                details={
+                    "url": shown_url,
+                    "method": method,
+                    "attempts": attempt,
+                    "status": response.status_code,
+                    "response": body,
+                },
+            )
+        _wait(
+            policy.delay(attempt, retry_after),
+            attempt,
+            f"HTTP {response.status_code}",
+            on_retry,
+            sleep,
+        )
+    raise AssertionError("unreachable: the loop returns or raises")  # pragma: no cover
+
+
+def _wait(
+    delay: float, attempt: int, reason: str, on_retry: RetryHook | None, sleep: Sleep
+) -> None:
+    if on_retry is not None:
+        on_retry(attempt, delay, reason)
+    if delay > 0:
+        sleep(delay)
+
+
+def _describe(error: Exception) -> str:
+    text = " ".join(str(error).split())
+    if len(text) > SNIPPET_CHARS:
+        text = text[:SNIPPET_CHARS] + "…"
+    return f"{type(error).__name__}: {text}" if text else type(error).__name__

@@ -1,0 +1,1 @@
+"""The `rest` component: an HTTP request per message."""

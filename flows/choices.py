@@ -1,0 +1,31 @@
+from __future__ import annotations
+
+from django.db import models
+
+
+class Role(models.TextChoices):
+    OWNER = "owner", "Owner"
+    EDITOR = "editor", "Editor"
+    VIEWER = "viewer", "Viewer"
+
+
+class FlowStatus(models.TextChoices):
+    DRAFT = "draft", "Draft"
+    RUNNING = "running", "Running"
+    STOPPED = "stopped", "Stopped"
+    FAILED = "failed", "Failed"
+
+
+class ExecutionStatus(models.TextChoices):
+    RUNNING = "running", "Running"
+    SUCCEEDED = "succeeded", "Succeeded"
+    FILTERED = "filtered", "Filtered"
+    FAILED = "failed", "Failed"
+
+
+class StepStatus(models.TextChoices):
+    SUCCEEDED = "succeeded", "Succeeded"
+    FILTERED = "filtered", "Filtered"
+    FAILED = "failed", "Failed"
+    # The delivery ledger showed the message already went out; not sent again.
+    SKIPPED = "skipped", "Skipped (already delivered)"

@@ -1,0 +1,1 @@
+"""The execution engine: trigger runner, step tasks, delivery ledger and execution records."""

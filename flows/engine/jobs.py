@@ -1,0 +1,123 @@
+"""The job: a batch of trigger messages on its way through a flow version's steps.
+
+A job is plain JSON so that it travels through Celery between step tasks. Each item is one
+execution in the making: the messages waiting at each node and the step records so far.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from typing import Any, TypedDict
+
+import orjson
+
+from components.base import TriggerRecord
+from flows.choices import StepStatus
+from flows.engine.clipping import clip
+from flows.graph import Plan
+
+
+class StepRecordData(TypedDict):
+    node_id: str
+    component: str
+    status: str
+    started_at: float
+    duration_ms: float | None
+    input: Any
+    output: Any
+    logs: list[str]
+    error: str
+    error_details: dict[str, Any] | None
+
+
+class Item(TypedDict):
+    key: str
+    meta: dict[str, Any]
+    summary: str
+    started_at: float
+    pending: dict[str, list[dict[str, Any]]]
+    steps: list[StepRecordData]
+    error: str
+    failed_node: str
+    retry_input: Any
+    reached_end: bool
+    attempts: int
+
+
+class Job(TypedDict):
+    batch_id: str
+    flow_id: int
+    version_id: int
+    step: int
+    items: list[Item]
+    notify: str | None
+
+
+def done_key(batch_id: str) -> str:
+    return f"tributary:batch:{batch_id}:done"
+
+
+def summary_of(body: Any) -> str:
+    text = body if isinstance(body, str) else orjson.dumps(body).decode(errors="replace")
+    return text[:500]
+
+
+def new_item(key: str, meta: dict[str, Any], summary: str) -> Item:
+    return Item(
+        key=key,
+        meta=meta,
+        summary=summary,
+        started_at=time.time(),
+        pending={},
+        steps=[],
+        error="",
+        failed_node="",
+        retry_input=None,
+        reached_end=False,
+        attempts=1,
+    )
+
+
+def job_from_records(
+    flow_id: int, version_id: int, plan: Plan, records: list[TriggerRecord]
+) -> Job:
+    """Turn what the trigger read into a job whose first step is the first action."""
+    batch_id = uuid.uuid4().hex
+    trigger = plan.trigger
+    first_actions = plan.children.get(trigger.id, [])
+    items = []
+    for record in records:
+        message = record.message
+        item = new_item(f"v{version_id}:{message['id']}", message["meta"], summary_of(message["body"]))
+        step = StepRecordData(
+            node_id=trigger.id,
+            component=trigger.component,
+            status=StepStatus.SUCCEEDED,
+            started_at=item["started_at"],
+            duration_ms=None,
+            input=None,
+            output=clip(dict(message)),
+            logs=[],
+            error="",
+            error_details=None,
+        )
+        if record.error is not None:
+            step["status"] = StepStatus.FAILED
+            step["error"] = record.error.message
+            step["error_details"] = record.error.as_dict()
+            item["error"] = record.error.message
+            item["failed_node"] = trigger.id
+        else:
+            for node_id in first_actions:
+                item["pending"][node_id] = [dict(message)]
+        item["steps"].append(step)
+        items.append(item)
+    return Job(
+        batch_id=batch_id,
+        flow_id=flow_id,
+        version_id=version_id,
+        step=0,
+        items=items,
+        notify=done_key(batch_id),
+    )

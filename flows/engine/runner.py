@@ -1,0 +1,166 @@
+"""The trigger runner: one consumer thread per running flow, handing batches to Celery.
+
+Delivery is at-least-once: a batch's offsets are committed only after the step tasks report
+every message final (delivered, filtered or failed and recorded). A batch with no answer within
+TRIBUTARY_BATCH_TIMEOUT is dispatched again; the delivery ledger keeps the second run from
+sending what the first already sent.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+
+from django.conf import settings
+from django.db import close_old_connections
+
+from components.base import StepError, Trigger
+from flows.choices import FlowStatus
+from flows.engine import instances
+from flows.engine.jobs import Job, job_from_records
+from flows.engine.redis import get_redis
+from flows.graph import Plan, plan_for
+from flows.models import Flow, FlowVersion
+from flows.services.flows import fail_flow
+
+logger = logging.getLogger(__name__)
+
+# How long a stopping consumer still waits for its batch in flight before closing without
+# committing (the batch is then read again on restart; the ledger prevents re-sends).
+STOP_GRACE_SECONDS = 10.0
+
+
+def dispatch(job: Job) -> None:
+    from flows.tasks import run_step
+
+    run_step.apply_async((job,))
+
+
+class FlowConsumer(threading.Thread):
+    def __init__(self, flow_id: int, version_id: int) -> None:
+        super().__init__(name=f"flow-{flow_id}-v{version_id}", daemon=True)
+        self.flow_id = flow_id
+        self.version_id = version_id
+        self.stopping = threading.Event()
+
+    def stop(self) -> None:
+        self.stopping.set()
+
+    def run(self) -> None:
+        try:
+            self._run()
+        except Exception as error:  # the runner must outlive any one flow
+            logger.exception("flow %s stopped by an error", self.flow_id)
+            fail_flow(self.flow_id, f"trigger failed: {type(error).__name__}: {error}")
+        finally:
+            close_old_connections()
+
+    def _open(self) -> tuple[Plan, Trigger, int] | None:
+        version = FlowVersion.objects.select_related("flow").get(id=self.version_id)
+        plan = plan_for(version.graph)
+        trigger = instances.build(plan.trigger, self.flow_id, version.flow.workspace_id)
+        assert isinstance(trigger, Trigger)
+        trigger.open()
+        return plan, trigger, version.flow.workspace_id
+
+    def _run(self) -> None:
+        try:
+            opened = self._open()
+        except Exception as error:
+            fail_flow(self.flow_id, f"cannot start the trigger: {error}")
+            return
+        assert opened is not None
+        plan, trigger, _ = opened
+        logger.info("flow %s: consuming (version %s)", self.flow_id, self.version_id)
+        try:
+            while not self.stopping.is_set():
+                try:
+                    records = trigger.poll_batch()
+                except StepError as error:
+                    if not error.retryable:
+                        fail_flow(self.flow_id, f"trigger failed: {error.message}")
+                        return
+                    logger.warning("flow %s: %s (retrying)", self.flow_id, error.message)
+                    self.stopping.wait(2.0)
+                    continue
+                if not records:
+                    continue
+                job = job_from_records(self.flow_id, self.version_id, plan, records)
+                if self._run_batch(job):
+                    trigger.commit(records)
+                else:
+                    logger.info("flow %s: stopped with a batch in flight", self.flow_id)
+                    return
+        finally:
+            trigger.close()
+            logger.info("flow %s: consumer closed", self.flow_id)
+
+    def _run_batch(self, job: Job) -> bool:
+        """Dispatch and wait for completion; re-dispatch on timeout. False if stopped first."""
+        client = get_redis()
+        notify = job["notify"]
+        assert notify is not None
+        timeout = settings.TRIBUTARY_BATCH_TIMEOUT
+        dispatch(job)
+        deadline = time.monotonic() + timeout
+        stop_deadline: float | None = None
+        while True:
+            if client.blpop([notify], timeout=1):
+                return True
+            now = time.monotonic()
+            if self.stopping.is_set():
+                stop_deadline = stop_deadline or now + STOP_GRACE_SECONDS
+                if now > stop_deadline:
+                    return False
+            if now > deadline:
+                logger.warning(
+                    "flow %s: batch %s not done after %.0f s; dispatching it again",
+                    self.flow_id,
+                    job["batch_id"],
+                    timeout,
+                )
+                dispatch(job)
+                deadline = now + timeout
+
+
+class TriggerRunner:
+    """Keeps one consumer per running flow, in step with the database."""
+
+    def __init__(self) -> None:
+        self.consumers: dict[int, FlowConsumer] = {}
+        self.stopping = threading.Event()
+
+    def sync(self) -> None:
+        wanted = dict(
+            Flow.objects.filter(status=FlowStatus.RUNNING, active_version__isnull=False)
+            .values_list("id", "active_version_id")
+        )
+        for flow_id, consumer in list(self.consumers.items()):
+            if wanted.get(flow_id) != consumer.version_id:
+                consumer.stop()
+            if not consumer.is_alive():
+                del self.consumers[flow_id]
+        for flow_id, version_id in wanted.items():
+            if flow_id not in self.consumers:
+                consumer = FlowConsumer(flow_id, version_id)
+                self.consumers[flow_id] = consumer
+                consumer.start()
+
+    def run_forever(self) -> None:
+        interval = settings.TRIBUTARY_RUNNER_SYNC_SECONDS
+        while not self.stopping.is_set():
+            try:
+                self.sync()
+            except Exception:
+                logger.exception("trigger runner: sync failed; trying again")
+            finally:
+                close_old_connections()
+            self.stopping.wait(interval)
+        self.shutdown()
+
+    def shutdown(self) -> None:
+        for consumer in self.consumers.values():
+            consumer.stop()
+        for consumer in self.consumers.values():
+            consumer.join(timeout=STOP_GRACE_SECONDS + 5)

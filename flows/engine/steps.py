@@ -1,0 +1,210 @@
+"""Running one step of a job: the heart of the engine.
+
+A step hands every message waiting at its node to the component in one batch, records a step
+record per message, routes the outputs to the node's children and marks failed messages on
+their own execution. One message's failure never fails the others.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass
+
+from components.base import ConfigError, Outcome, StepError
+from flows.choices import StepStatus
+from flows.engine import instances, ledger, records
+from flows.engine.clipping import clip, mask_text
+from flows.engine.jobs import Item, Job, StepRecordData
+from flows.engine.redis import get_redis
+from flows.graph import Node, Plan, plan_for
+from flows.models import Credential, FlowVersion
+from flows.services.credentials import credential_fields, secret_values
+
+logger = logging.getLogger(__name__)
+
+CONTEXT_TTL_SECONDS = 30.0
+
+
+@dataclass(frozen=True)
+class VersionContext:
+    flow_id: int
+    workspace_id: int
+    version_id: int
+    plan: Plan
+    # Secret values of the credentials this version uses, masked in every record.
+    secrets: tuple[str, ...]
+    loaded_at: float
+
+
+_contexts: dict[int, VersionContext] = {}
+_contexts_lock = threading.Lock()
+
+
+class VersionMismatch(Exception):
+    """A job named a version that does not belong to its flow: refuse it, never trust ids."""
+
+
+def version_context(flow_id: int, version_id: int) -> VersionContext:
+    with _contexts_lock:
+        cached = _contexts.get(version_id)
+    if cached and cached.flow_id == flow_id and time.time() - cached.loaded_at < CONTEXT_TTL_SECONDS:
+        return cached
+    version = FlowVersion.objects.select_related("flow").filter(id=version_id).first()
+    if version is None or version.flow_id != flow_id:
+        raise VersionMismatch(f"version {version_id} does not belong to flow {flow_id}")
+    plan = plan_for(version.graph)
+    workspace_id = version.flow.workspace_id
+    secrets: list[str] = []
+    credential_ids = [n.credential for n in plan.nodes.values() if n.credential is not None]
+    for credential in Credential.objects.filter(id__in=credential_ids, workspace_id=workspace_id):
+        secrets.extend(secret_values(credential_fields(credential), credential.type))
+    context = VersionContext(
+        flow_id, workspace_id, version_id, plan, tuple(sorted(set(secrets))), time.time()
+    )
+    with _contexts_lock:
+        _contexts[version_id] = context
+    return context
+
+
+def run_job_step(job: Job) -> Job | None:
+    """Run the job's next step that has messages waiting; return the job for the following
+    step, or None once the batch is complete (its records written, its runner notified)."""
+    context = version_context(job["flow_id"], job["version_id"])
+    actions = context.plan.actions
+    step = job["step"]
+    while step < len(actions):
+        node = actions[step]
+        waiting = [
+            (item, message)
+            for item in job["items"]
+            for message in item["pending"].pop(node.id, [])
+        ]
+        step += 1
+        if waiting:
+            _run_node(context, node, waiting)
+            if step < len(actions):
+                job["step"] = step
+                return job
+    finish_job(job)
+    return None
+
+
+def finish_job(job: Job) -> None:
+    records.write_batch(job["flow_id"], job["version_id"], job["items"])
+    if job["notify"]:
+        client = get_redis()
+        client.lpush(job["notify"], "done")
+        client.expire(job["notify"], 3600)
+
+
+def _run_node(context: VersionContext, node: Node, waiting: list[tuple[Item, dict]]) -> None:
+    messages = [message for _, message in waiting]
+    started = time.time()
+    outcomes = _outcomes(context, node, messages)
+    elapsed_ms = (time.time() - started) * 1000
+    fresh = sum(1 for o in outcomes if not o.skipped) or 1
+    children = context.plan.children.get(node.id, [])
+    for (item, message), outcome in zip(waiting, outcomes, strict=True):
+        duration = outcome.duration_ms if outcome.duration_ms is not None else elapsed_ms / fresh
+        item["steps"].append(_step_record(context, node, message, outcome, started, duration))
+        if outcome.error is not None:
+            item["error"] = mask_text(outcome.error.message, context.secrets)
+            item["failed_node"] = node.id
+            item["retry_input"] = message
+            continue
+        _route(item, message, outcome, children)
+
+
+def _route(item: Item, message: dict, outcome: Outcome, children: list[str]) -> None:
+    if not children:
+        if outcome.outputs:
+            item["reached_end"] = True
+        return
+    many = len(outcome.outputs) > 1
+    for index, body in enumerate(outcome.outputs):
+        child_message = {
+            "id": f"{message['id']}/{index}" if many else message["id"],
+            "body": body,
+            "headers": message.get("headers", {}),
+            "meta": message.get("meta", {}),
+        }
+        for child in children:
+            item["pending"].setdefault(child, []).append(child_message)
+
+
+def _step_record(
+    context: VersionContext,
+    node: Node,
+    message: dict,
+    outcome: Outcome,
+    started: float,
+    duration_ms: float,
+) -> StepRecordData:
+    if outcome.error is not None:
+        status = StepStatus.FAILED
+    elif outcome.skipped:
+        status = StepStatus.SKIPPED
+    elif not outcome.outputs:
+        status = StepStatus.FILTERED
+    else:
+        status = StepStatus.SUCCEEDED
+    error = outcome.error
+    return StepRecordData(
+        node_id=node.id,
+        component=node.component,
+        status=status,
+        started_at=started,
+        duration_ms=round(duration_ms, 3),
+        input=clip(message, context.secrets),
+        output=clip(outcome.outputs, context.secrets),
+        logs=[mask_text(line, context.secrets)[:2000] for line in outcome.logs[:200]],
+        error=mask_text(error.message, context.secrets) if error else "",
+        error_details=clip(error.as_dict(), context.secrets) if error else None,
+    )
+
+
+def _outcomes(context: VersionContext, node: Node, messages: list[dict]) -> list[Outcome]:
+    """One outcome per message: from the ledger when already delivered, else from the
+    component. A component that breaks fails its messages with the reason, not the batch."""
+    results: list[Outcome | None] = [None] * len(messages)
+    ids = [m["id"] for m in messages]
+    if node.descriptor.delivers:
+        for index, outputs in enumerate(ledger.delivered_outputs(context.version_id, node.id, ids)):
+            if outputs is not None:
+                results[index] = Outcome(outputs=outputs, skipped=True)
+    todo = [i for i, result in enumerate(results) if result is None]
+    if todo:
+        fresh = _call_component(context, node, [messages[i] for i in todo])
+        for index, outcome in zip(todo, fresh, strict=True):
+            results[index] = outcome
+        if node.descriptor.delivers:
+            delivered = {ids[i]: results[i].outputs for i in todo if results[i].error is None}  # type: ignore[union-attr]
+            ledger.record_delivered(context.version_id, node.id, delivered)
+    return [r for r in results if r is not None]
+
+
+def _call_component(context: VersionContext, node: Node, messages: list[dict]) -> list[Outcome]:
+    try:
+        action = instances.action_for(
+            context.version_id, node, context.flow_id, context.workspace_id
+        )
+        outcomes = action.process_batch(messages)  # type: ignore[arg-type]
+    except StepError as error:
+        return [Outcome.failed(error) for _ in messages]
+    except ConfigError as error:
+        failure = StepError(f"invalid configuration of {node.id}: {error}")
+        return [Outcome.failed(failure) for _ in messages]
+    except Exception as error:
+        logger.exception("component %s failed on node %s", node.component, node.id)
+        failure = StepError(
+            f"{node.component} failed unexpectedly: {type(error).__name__}: {error}"
+        )
+        return [Outcome.failed(failure) for _ in messages]
+    if len(outcomes) != len(messages):
+        failure = StepError(
+            f"{node.component} returned {len(outcomes)} results for {len(messages)} messages"
+        )
+        return [Outcome.failed(failure) for _ in messages]
+    return outcomes

@@ -1,0 +1,160 @@
+"""Workspaces, credentials, flows with their versions, and execution records."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.db import models
+
+from flows.choices import ExecutionStatus, FlowStatus, Role, StepStatus
+
+
+class Workspace(models.Model):
+    name = models.CharField(max_length=200)
+    members: models.ManyToManyField[Any, Any] = models.ManyToManyField(
+        settings.AUTH_USER_MODEL, through="Membership", related_name="workspaces"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Membership(models.Model):
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE)
+    role = models.CharField(max_length=16, choices=Role.choices, default=Role.EDITOR)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["workspace", "user"], name="unique_membership")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} in {self.workspace} ({self.role})"
+
+
+class Credential(models.Model):
+    """Secrets for a component. `encrypted` holds the Fernet token of all fields as JSON."""
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="credentials")
+    name = models.CharField(max_length=200)
+    type = models.CharField(max_length=64)
+    encrypted = models.TextField(editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["workspace", "name"], name="unique_credential_name")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.type})"
+
+
+class Flow(models.Model):
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="flows")
+    name = models.CharField(max_length=200)
+    graph = models.JSONField(default=dict)
+    status = models.CharField(max_length=16, choices=FlowStatus.choices, default=FlowStatus.DRAFT)
+    # Why the flow is failed (or anything else the runner wants the user to see).
+    status_reason = models.TextField(blank=True, default="")
+    active_version = models.ForeignKey(
+        "FlowVersion", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-updated_at", "-id"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class FlowVersion(models.Model):
+    """An immutable snapshot of a flow's graph, as published."""
+
+    flow = models.ForeignKey(Flow, on_delete=models.CASCADE, related_name="versions")
+    number = models.PositiveIntegerField()
+    graph = models.JSONField()
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-number"]
+        constraints = [
+            models.UniqueConstraint(fields=["flow", "number"], name="unique_version_number")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.flow} v{self.number}"
+
+
+class Execution(models.Model):
+    """One trigger message's journey through a flow version."""
+
+    flow = models.ForeignKey(Flow, on_delete=models.CASCADE, related_name="executions")
+    version = models.ForeignKey(FlowVersion, on_delete=models.CASCADE, related_name="+")
+    # Identifies the trigger message within the flow ("v3:topic:0:42"), so a batch that runs
+    # twice (after a crash) updates its records instead of duplicating them.
+    key = models.CharField(max_length=400)
+    status = models.CharField(
+        max_length=16, choices=ExecutionStatus.choices, default=ExecutionStatus.RUNNING
+    )
+    topic = models.CharField(max_length=255, blank=True, default="")
+    partition = models.IntegerField(null=True, blank=True)
+    offset = models.BigIntegerField(null=True, blank=True)
+    message_key = models.TextField(null=True, blank=True)
+    message_timestamp = models.DateTimeField(null=True, blank=True)
+    started_at = models.DateTimeField()
+    finished_at = models.DateTimeField(null=True, blank=True)
+    duration_ms = models.FloatField(null=True, blank=True)
+    error = models.TextField(blank=True, default="")
+    failed_node = models.CharField(max_length=100, blank=True, default="")
+    # The full (untruncated) input of the failed step, so a retry loses nothing.
+    retry_input = models.JSONField(null=True, blank=True)
+    # A short text of the trigger message, for free-text search.
+    summary = models.TextField(blank=True, default="")
+    attempts = models.PositiveIntegerField(default=1)
+
+    class Meta:
+        ordering = ["-started_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["flow", "key"], name="unique_execution_key")
+        ]
+        indexes = [
+            models.Index(fields=["flow", "-started_at"], name="execution_flow_recent"),
+            models.Index(fields=["flow", "status", "-started_at"], name="execution_flow_status"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.flow_id}/{self.key} {self.status}"
+
+
+class StepRecord(models.Model):
+    execution = models.ForeignKey(Execution, on_delete=models.CASCADE, related_name="steps")
+    position = models.PositiveIntegerField()
+    node_id = models.CharField(max_length=100)
+    component = models.CharField(max_length=64)
+    status = models.CharField(max_length=16, choices=StepStatus.choices)
+    started_at = models.DateTimeField()
+    duration_ms = models.FloatField(null=True, blank=True)
+    input = models.JSONField(null=True, blank=True)
+    output = models.JSONField(null=True, blank=True)
+    logs = models.JSONField(default=list, blank=True)
+    error = models.TextField(blank=True, default="")
+    error_details = models.JSONField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["execution", "position"]
+
+    def __str__(self) -> str:
+        return f"{self.execution_id}/{self.node_id} {self.status}"

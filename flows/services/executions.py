@@ -1,0 +1,141 @@
+"""Execution records: retries and statistics."""
+
+from __future__ import annotations
+
+import math
+import uuid
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.db.models import Count
+from django.utils import timezone
+
+from flows.choices import ExecutionStatus
+from flows.engine.jobs import Item, Job, StepRecordData, new_item
+from flows.errors import ServiceError
+from flows.graph import plan_for
+from flows.models import Execution, Flow
+
+
+def retry_execution(execution: Execution) -> Execution:
+    """Run a failed execution again from its failed step, with that step's full input.
+
+    The steps before it are not repeated; its records are replaced when the retry finishes.
+    """
+    if execution.status != ExecutionStatus.FAILED:
+        raise ServiceError(
+            f"only failed executions can be retried; this one is {execution.status}",
+            {"status": execution.status},
+        )
+    plan = plan_for(execution.version.graph)
+    order = [node.id for node in plan.actions]
+    if execution.failed_node not in order or execution.retry_input is None:
+        raise ServiceError(
+            "this message failed at the trigger (it could not be read); "
+            "retrying would read the same bytes again",
+            {"failed_node": execution.failed_node},
+        )
+    item = _item_for_retry(execution)
+    job = Job(
+        batch_id=uuid.uuid4().hex,
+        flow_id=execution.flow_id,
+        version_id=execution.version_id,
+        step=order.index(execution.failed_node),
+        items=[item],
+        notify=None,
+    )
+    Execution.objects.filter(id=execution.id).update(status=ExecutionStatus.RUNNING)
+    from flows.tasks import run_step
+
+    run_step.apply_async((job,))
+    execution.refresh_from_db()
+    return execution
+
+
+def _item_for_retry(execution: Execution) -> Item:
+    item = new_item(execution.key, _meta(execution), execution.summary)
+    item["attempts"] = execution.attempts + 1
+    for step in execution.steps.order_by("position"):
+        if step.node_id == execution.failed_node and step.status == "failed":
+            break
+        item["steps"].append(
+            StepRecordData(
+                node_id=step.node_id,
+                component=step.component,
+                status=step.status,
+                started_at=step.started_at.timestamp(),
+                duration_ms=step.duration_ms,
+                input=step.input,
+                output=step.output,
+                logs=step.logs,
+                error=step.error,
+                error_details=step.error_details,
+            )
+        )
+    item["pending"] = {execution.failed_node: [execution.retry_input]}
+    return item
+
+
+def _meta(execution: Execution) -> dict[str, Any]:
+    timestamp = execution.message_timestamp
+    return {
+        "topic": execution.topic,
+        "partition": execution.partition,
+        "offset": execution.offset,
+        "key": execution.message_key,
+        "timestamp": int(timestamp.timestamp() * 1000) if timestamp else None,
+    }
+
+
+def _percentile(sorted_values: list[float], fraction: float) -> float | None:
+    if not sorted_values:
+        return None
+    index = min(len(sorted_values) - 1, max(0, math.ceil(fraction * len(sorted_values)) - 1))
+    return round(sorted_values[index], 3)
+
+
+SAMPLE_LIMIT = 20_000
+
+
+def flow_stats(flow: Flow, window_seconds: int = 3600) -> dict[str, Any]:
+    """Counts, rates and latency percentiles over the last `window_seconds`.
+
+    Latency is the time from the Kafka message's timestamp to the end of its execution;
+    processing time is from when the trigger read it. Percentiles use the newest
+    SAMPLE_LIMIT executions of the window.
+    """
+    since: datetime = timezone.now() - timedelta(seconds=window_seconds)
+    recent = Execution.objects.filter(flow=flow, started_at__gte=since)
+    counts = dict(recent.values_list("status").annotate(n=Count("id")).values_list("status", "n"))
+    total = sum(counts.values())
+    rows = list(
+        recent.order_by("-started_at").values_list(
+            "duration_ms", "finished_at", "message_timestamp"
+        )[:SAMPLE_LIMIT]
+    )
+    processing = sorted(d for d, _, _ in rows if d is not None)
+    latency = sorted(
+        (finished - sent).total_seconds() * 1000
+        for _, finished, sent in rows
+        if finished is not None and sent is not None
+    )
+    succeeded = counts.get(ExecutionStatus.SUCCEEDED, 0)
+    failed = counts.get(ExecutionStatus.FAILED, 0)
+    return {
+        "window_seconds": window_seconds,
+        "in": total,
+        "out": succeeded,
+        "filtered": counts.get(ExecutionStatus.FILTERED, 0),
+        "failed": failed,
+        "running": counts.get(ExecutionStatus.RUNNING, 0),
+        "rates_per_second": {
+            "in": round(total / window_seconds, 3),
+            "out": round(succeeded / window_seconds, 3),
+            "failed": round(failed / window_seconds, 3),
+        },
+        "latency_ms": {"p50": _percentile(latency, 0.5), "p99": _percentile(latency, 0.99)},
+        "processing_ms": {
+            "p50": _percentile(processing, 0.5),
+            "p99": _percentile(processing, 0.99),
+        },
+    }
