@@ -29,6 +29,8 @@ logger = logging.getLogger(__name__)
 # How long a stopping consumer still waits for its batch in flight before closing without
 # committing (the batch is then read again on restart; the ledger prevents re-sends).
 STOP_GRACE_SECONDS = 10.0
+# Hash flow id -> version id of the flows a runner is consuming right now (for the API and UI).
+CONSUMERS_KEY = "tributary:consumers"
 
 
 def dispatch(job: Job) -> None:
@@ -73,6 +75,7 @@ class FlowConsumer(threading.Thread):
         assert opened is not None
         plan, trigger, _ = opened
         logger.info("flow %s: consuming (version %s)", self.flow_id, self.version_id)
+        get_redis().hset(CONSUMERS_KEY, str(self.flow_id), str(self.version_id))
         try:
             while not self.stopping.is_set():
                 try:
@@ -94,6 +97,7 @@ class FlowConsumer(threading.Thread):
                     return
         finally:
             trigger.close()
+            get_redis().hdel(CONSUMERS_KEY, str(self.flow_id))
             logger.info("flow %s: consumer closed", self.flow_id)
 
     def _run_batch(self, job: Job) -> bool:
