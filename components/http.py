@@ -28,7 +28,7 @@ from requests.adapters import HTTPAdapter
 from components.base import StepError
 
 # Statuses worth trying again: the request may succeed later without any change on our side.
-TRANSIENT_STATUSES = frozenset({408, 429, 500, 502, 503, 504}) | frozenset(range(505, 600))
+TRANSIENT_STATUSES = frozenset({408, 429}) | frozenset(range(500, 600))
 SNIPPET_CHARS = 300
 DEFAULT_POOL_SIZE = 32
 

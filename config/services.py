@@ -11,6 +11,7 @@ kill it half-way through the parent's own shutdown.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import logging
 import os
@@ -144,11 +145,9 @@ class EmbeddedService:
             self._workdir = None
 
     def _signal_group(self, sig: signal.Signals) -> None:
-        try:
-            # The process leads its own group (start_new_session), so its pid is the group id.
+        # The process leads its own group (start_new_session), so its pid is the group id.
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(self.process.pid, sig)
-        except ProcessLookupError:
-            pass
 
     def __enter__(self) -> EmbeddedService:
         return self
@@ -165,10 +164,12 @@ class EmbeddedService:
         return f"<EmbeddedService {self.name} pid={self.pid} url={self.url}>"
 
 
-def _spawn(name: str, argv: list[str], cwd: str | None) -> tuple[subprocess.Popen[bytes], IO[bytes]]:
+def _spawn(
+    name: str, argv: list[str], cwd: str | None
+) -> tuple[subprocess.Popen[bytes], IO[bytes]]:
     # Output goes to an anonymous temporary file rather than a pipe: nobody drains a pipe
     # during a long test session, and a full pipe would block the server.
-    log = tempfile.TemporaryFile(prefix=f"tributary-{name}-")
+    log = tempfile.TemporaryFile(prefix=f"tributary-{name}-")  # noqa: SIM115 (owned by the service)
     process = subprocess.Popen(
         argv,
         stdin=subprocess.DEVNULL,
@@ -330,9 +331,7 @@ def start_tansu(port: int | None = None, timeout: float = DEFAULT_START_TIMEOUT)
     return _start("tansu", argv, url, ready, port, timeout, stop_timeout=1.0)
 
 
-def create_topic(
-    bootstrap: str, name: str, partitions: int = 1, timeout: float = 10.0
-) -> None:
+def create_topic(bootstrap: str, name: str, partitions: int = 1, timeout: float = 10.0) -> None:
     """Create `name` with `partitions` partitions; an existing topic of that name is fine.
 
     Returns once the broker's metadata shows the topic with all its partitions, so a producer

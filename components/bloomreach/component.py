@@ -193,7 +193,9 @@ class BloomreachAction(Action):
                 continue
             for item, result in zip(chunk, results, strict=True):
                 outcomes[item.index] = _outcome(item, result)
-        return [outcome for outcome in outcomes if outcome is not None]
+        done = [outcome for outcome in outcomes if outcome is not None]
+        assert len(done) == len(messages), "every message gets exactly one outcome"
+        return done
 
     def close(self) -> None:
         self.session.close()

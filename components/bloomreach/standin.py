@@ -380,9 +380,10 @@ class BloomreachStandIn:
             body = orjson.loads(request.body)
         except orjson.JSONDecodeError as error:
             return self._reject_request(400, f"invalid JSON: {error}")
+        size = len(request.body)
         if endpoint == "batch":
-            return self._batch(body)
-        return self._single(EVENT if endpoint == EVENT else CUSTOMER, body)
+            return self._batch(body, size)
+        return self._single(EVENT if endpoint == EVENT else CUSTOMER, body, size)
 
     def _injected_failure(self) -> Reply | None:
         faults = self._faults
@@ -432,8 +433,8 @@ class BloomreachStandIn:
             return self._reject_request(401, "unknown public token")
         return self._reject_request(401, f"unsupported authorization scheme {scheme!r}")
 
-    def _single(self, name: str, body: Any) -> Reply:
-        problems = validate_command_data(name, body)
+    def _single(self, name: str, body: Any, size: int) -> Reply:
+        problems = validate_command_data(name, body, size)
         with self._stats.lock:
             if problems:
                 self._stats.rejected_requests += 1
@@ -444,7 +445,7 @@ class BloomreachStandIn:
             return 400, {}, {"success": False, "errors": problems}
         return 200, {}, {"success": True, "errors": []}
 
-    def _batch(self, body: Any) -> Reply:
+    def _batch(self, body: Any, size: int) -> Reply:
         commands = body.get("commands") if isinstance(body, dict) else None
         if not isinstance(commands, list):
             return self._reject_request(400, "the body must be an object with a commands list")
@@ -456,7 +457,7 @@ class BloomreachStandIn:
         results = []
         with self._stats.lock:
             for command in commands:
-                problems = _command_problems(command)
+                problems = _command_problems(command, size)
                 if problems:
                     self._stats.rejected_commands += 1
                     self._stats.errors.extend(problems)
@@ -508,7 +509,7 @@ class BloomreachStandIn:
 # -- validation (the API's rules, as the server applies them) --------------------------------
 
 
-def _command_problems(command: Any) -> list[str]:
+def _command_problems(command: Any, body_size: int | None) -> list[str]:
     if not isinstance(command, dict):
         return ["a command must be an object with name and data"]
     name = command.get("name")
@@ -516,11 +517,15 @@ def _command_problems(command: Any) -> list[str]:
         return [f"unknown command name {name!r}: use {EVENT!r} or {CUSTOMER!r}"]
     if "command_id" in command and not isinstance(command["command_id"], str):
         return ["command_id must be a string"]
-    return validate_command_data(name, command.get("data"))
+    return validate_command_data(name, command.get("data"), body_size)
 
 
-def validate_command_data(name: str, data: Any) -> list[str]:
-    """The errors the API reports for the data of a command (or a single-endpoint body)."""
+def validate_command_data(name: str, data: Any, body_size: int | None = None) -> list[str]:
+    """The errors the API reports for the data of a command (or a single-endpoint body).
+
+    `body_size`, the size of the request that carried it, lets the size checks be skipped
+    when no part of the request can be too big (they cost more than all the other checks).
+    """
     if not isinstance(data, dict):
         return ["data must be an object"]
     problems = []
@@ -541,7 +546,9 @@ def validate_command_data(name: str, data: Any) -> list[str]:
         if not isinstance(data.get("properties"), dict) or not data["properties"]:
             problems.append("properties must be an object with at least one property")
         problems += _time_problems(data, "update_timestamp")
-    return problems + _size_problems(data)
+    if body_size is None or body_size >= MAX_PROPERTY_BYTES:
+        problems += _size_problems(data)
+    return problems
 
 
 def _time_problems(data: dict[str, Any], key: str) -> list[str]:

@@ -48,7 +48,8 @@ _PRELOADED = (
     *restricted.ALLOWED_MODULES,
     "collections.abc",
     "json.decoder",
-    "_strptime",  # datetime.strptime imports it lazily
+    "_strptime",  # datetime's strptime and strftime import these lazily
+    "time",
     "encodings.ascii",
     "encodings.latin_1",
     "encodings.utf_16",
@@ -158,7 +159,7 @@ class Worker:
         try:
             self.program(key, code)
         except LoadError as error:
-            self.send(error.failure)
+            self.send({**error.failure, "logs": self.sink.reset()})
             return
         self.send({"loaded": True, "logs": self.sink.reset()})
         for message in messages:
@@ -184,14 +185,16 @@ class Worker:
         try:
             module_code = restricted.compile_code(code)
         except restricted.CodeCompileError as error:
-            raise LoadError(_failure("compile", error.problem.message, error.problem.line)) from None
+            raise LoadError(
+                _failure("compile", error.problem.message, error.problem.line)
+            ) from None
         finally:
             sys.setrecursionlimit(RECURSION_LIMIT)
         namespace = restricted.make_globals(self.sink)
         try:
             with self.timer:
                 exec(module_code, namespace)  # noqa: S102 - restricted code, in the sandbox
-        except BaseException as error:  # noqa: BLE001 - every failure is reported to the user
+        except BaseException as error:
             self.timer.stop()
             raise LoadError(self.describe(error)) from None
         run = namespace.get(restricted.ENTRY_POINT)
@@ -219,7 +222,7 @@ class Worker:
             if self.timer.fired:  # user code caught the limit and carried on
                 raise CpuLimitExceeded
             result = {"outputs": orjson.Fragment(data), "error": None, "line": None, "kind": None}
-        except BaseException as error:  # noqa: BLE001 - every failure is reported to the user
+        except BaseException as error:
             self.timer.stop()
             result = self.describe(error)
         return {**result, "logs": self.sink.reset(), "ms": _ms_since(started)}
@@ -293,6 +296,17 @@ def _refuse(value: Any) -> Any:
     raise TypeError(type(value).__name__)
 
 
+_CONVERSION_HINTS = {
+    "datetime": "use .isoformat() or .timestamp()",
+    "date": "use .isoformat()",
+    "time": "use .isoformat()",
+    "Decimal": "use float() or str()",
+    "set": "use list() or sorted()",
+    "frozenset": "use list() or sorted()",
+    "bytes": "use .decode() or base64",
+}
+
+
 def _unserialisable(value: Any) -> str:
     """Where in `value` the first thing JSON cannot carry is, for the error message."""
     stack: list[tuple[Any, str, int]] = [(value, "", 0)]
@@ -315,7 +329,9 @@ def _unserialisable(value: Any) -> str:
                 child = f"{path}.{key}" if path else str(key)
                 stack.append((item[key], child, depth + 1))
         else:
-            return f"{type(item).__name__} at {where} (convert it to a dict, list, str or number)"
+            name = type(item).__name__
+            hint = _CONVERSION_HINTS.get(name, "convert it to a dict, list, str or number")
+            return f"{name} at {where} ({hint})"
     return "nested too deeply"
 
 

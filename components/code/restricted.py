@@ -14,6 +14,7 @@ from __future__ import annotations
 import ast
 import operator
 import re
+import sys
 import types
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -42,6 +43,11 @@ ALLOWED_MODULES = (
     "re",
     "uuid",
 )
+# C code inside allowed modules imports through the running frame's `__import__`, which is
+# guarded_import: datetime's strftime needs `time`, strptime needs `_strptime`. Such calls pass
+# an empty *list* as fromlist; import statements pass None or a tuple, and user code cannot
+# name `__import__` to call it directly.
+_INTERNAL_IMPORTS = frozenset({"time", "_strptime"})
 ENTRY_POINT = "run"
 # Per message; a chatty loop must not turn a log into the memory or pipe bottleneck.
 LOG_LIMIT_BYTES = 64 * 1024
@@ -98,8 +104,12 @@ def _compile(source: str) -> tuple[types.CodeType | None, list[CodeProblem]]:
     if not problems:
         problems = _shape_problems(source)
     if problems or result.code is None:
-        return None, sorted(problems, key=lambda p: p.line or 0) or [CodeProblem(None, "invalid")]
+        return None, sorted(problems, key=_problem_order) or [CodeProblem(None, "invalid")]
     return result.code, []
+
+
+def _problem_order(problem: CodeProblem) -> tuple[bool, int]:
+    return (problem.line is None, problem.line or 0)
 
 
 def _parse_restricted_error(text: str) -> CodeProblem:
@@ -189,14 +199,14 @@ def _checked(value: Any) -> Any:
 
 def guarded_import(
     name: str,
-    globals: Any = None,  # noqa: A002 - the signature of builtins.__import__
-    locals: Any = None,  # noqa: A002
+    globals: Any = None,
+    locals: Any = None,
     fromlist: Any = (),
     level: int = 0,
 ) -> types.ModuleType:
     """`import` of the curated modules only, served from modules the sandbox preloaded."""
-    import sys
-
+    if isinstance(fromlist, list) and name in _INTERNAL_IMPORTS and name in sys.modules:
+        return sys.modules[name]
     if level != 0 or name.partition(".")[0] not in ALLOWED_MODULES or name not in sys.modules:
         allowed = ", ".join(ALLOWED_MODULES)
         raise ImportError(f"import of '{name}' is not allowed (allowed modules: {allowed})")
@@ -214,6 +224,7 @@ class _DictWriter:
     """The `_write_` view of a dict: `props.email = x` sets a key, like `props["email"] = x`."""
 
     __slots__ = ("_target",)
+    _target: dict[Any, Any]
 
     def __init__(self, target: dict[Any, Any]) -> None:
         object.__setattr__(self, "_target", target)
@@ -307,7 +318,12 @@ def make_print_collector(sink: LogSink) -> type:
             self.parts: list[str] = []
 
         def _call_print(
-            self, *objects: Any, sep: Any = " ", end: Any = "\n", file: Any = None, flush: Any = False
+            self,
+            *objects: Any,
+            sep: Any = " ",
+            end: Any = "\n",
+            file: Any = None,
+            flush: Any = False,
         ) -> None:
             if file is not None:
                 raise TypeError("print(file=...) is not supported: printed lines go to the log")

@@ -12,11 +12,13 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from components.base import ConfigError
+
+ClientT = TypeVar("ClientT")
 
 SECURITY_PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
 SASL_MECHANISMS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
@@ -29,7 +31,10 @@ FETCH_WAIT_MAX_MS = 100
 # before it gets partitions, and a dead trigger runner's partitions move only after it;
 # 10 s keeps both short while leaving heartbeats (a librdkafka thread) ample slack.
 DEFAULT_SESSION_TIMEOUT_MS = 10_000
+# Kafka brokers refuse session timeouts outside group.min/max.session.timeout.ms (6 s..30 min).
+SESSION_TIMEOUT_RANGE = (6_000, 300_000)
 DEFAULT_DELIVERY_TIMEOUT_MS = 30_000
+DELIVERY_TIMEOUT_RANGE = (1_000, 300_000)
 
 # Credential field -> the librdkafka property that takes a PEM file's path.
 PEM_LOCATIONS = {
@@ -57,13 +62,26 @@ def _text(config: Mapping[str, Any], key: str) -> str:
     return value.strip() if isinstance(value, str) else ""
 
 
-def _choice(config: Mapping[str, Any], key: str, choices: tuple[str, ...], default: str) -> str:
+def choice(config: Mapping[str, Any], key: str, choices: tuple[str, ...], default: str) -> str:
+    """`config[key]` if it is one of `choices`, `default` when absent; else ConfigError."""
     value = config.get(key)
     if value in (None, ""):
         return default
     if value not in choices:
         raise ConfigError(key, f"must be one of {', '.join(choices)}")
     return str(value)
+
+
+def int_setting(config: Mapping[str, Any], key: str, low: int, high: int, default: int) -> int:
+    """`config[key]` as a whole number within [low, high], `default` when absent."""
+    value = config.get(key)
+    if value is None or value == "":
+        return default
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ConfigError(key, "must be a whole number")
+    if not low <= value <= high:
+        raise ConfigError(key, f"must be between {low} and {high}")
+    return value
 
 
 def resolve_bootstrap(config: Mapping[str, Any], settings: Mapping[str, Any]) -> str:
@@ -94,7 +112,7 @@ def _require_secret(credential: Mapping[str, Any], key: str, why: str) -> str:
 def _sasl_properties(
     config: Mapping[str, Any], credential: Mapping[str, Any] | None, protocol: str
 ) -> dict[str, Any]:
-    mechanism = _choice(config, "sasl_mechanism", SASL_MECHANISMS, "PLAIN")
+    mechanism = choice(config, "sasl_mechanism", SASL_MECHANISMS, "PLAIN")
     if not credential:
         raise ConfigError(
             "credential",
@@ -143,7 +161,7 @@ def build_client_config(
     a credential or a client certificate without its key. A credential given with PLAINTEXT
     is ignored: nothing in it would be used.
     """
-    protocol = _choice(config, "security_protocol", SECURITY_PROTOCOLS, "PLAINTEXT")
+    protocol = choice(config, "security_protocol", SECURITY_PROTOCOLS, "PLAINTEXT")
     properties: dict[str, Any] = {
         "bootstrap.servers": resolve_bootstrap(config, settings),
         "security.protocol": protocol,
@@ -171,16 +189,18 @@ def consumer_config(
     after every message in it reached a final state (at-least-once).
     """
     base = build_client_config(config, credential, settings)
-    session_timeout = config.get("session_timeout_ms") or DEFAULT_SESSION_TIMEOUT_MS
+    session_timeout = int_setting(
+        config, "session_timeout_ms", *SESSION_TIMEOUT_RANGE, DEFAULT_SESSION_TIMEOUT_MS
+    )
     properties = {
         **base.properties,
         "group.id": group_id,
         "client.id": client_id,
         "enable.auto.commit": False,
         "enable.auto.offset.store": False,
-        "auto.offset.reset": _choice(config, "start_from", START_FROM, "earliest"),
+        "auto.offset.reset": choice(config, "start_from", START_FROM, "earliest"),
         "fetch.wait.max.ms": FETCH_WAIT_MAX_MS,
-        "session.timeout.ms": int(session_timeout),
+        "session.timeout.ms": session_timeout,
     }
     return ClientConfig(properties, base.pems)
 
@@ -194,14 +214,16 @@ def producer_config(
 ) -> ClientConfig:
     """An idempotent producer: librdkafka's own retries can neither duplicate nor reorder."""
     base = build_client_config(config, credential, settings)
-    delivery_timeout = config.get("delivery_timeout_ms") or DEFAULT_DELIVERY_TIMEOUT_MS
+    delivery_timeout = int_setting(
+        config, "delivery_timeout_ms", *DELIVERY_TIMEOUT_RANGE, DEFAULT_DELIVERY_TIMEOUT_MS
+    )
     properties = {
         **base.properties,
         "client.id": client_id,
         "acks": "all",
         "enable.idempotence": True,
         "linger.ms": 5,
-        "message.timeout.ms": int(delivery_timeout),
+        "message.timeout.ms": delivery_timeout,
     }
     return ClientConfig(properties, base.pems)
 
@@ -240,3 +262,30 @@ class PemFiles:
         if self.directory is not None:
             shutil.rmtree(self.directory, ignore_errors=True)
             self.directory = None
+
+
+def create_client(factory: Callable[[dict[str, Any]], ClientT], client: ClientConfig) -> ClientT:
+    """Make a confluent-kafka client; PEM files exist only while it is being made.
+
+    A property librdkafka rejects (e.g. a key that does not match its certificate) becomes
+    a ConfigError; librdkafka's message names the property, never its value.
+    """
+    from confluent_kafka import KafkaException
+
+    files = PemFiles(client.pems)
+    try:
+        return factory(files.properties(client))
+    except KafkaException as error:
+        field = "credential" if client.pems else ""
+        raise ConfigError(
+            field, f"the Kafka client rejected its settings: {kafka_reason(error)}"
+        ) from None
+    finally:
+        files.cleanup()
+
+
+def kafka_reason(error: BaseException) -> str:
+    """librdkafka's own words for a KafkaException, without the class wrapper."""
+    first = error.args[0] if error.args else None
+    describe = getattr(first, "str", None)
+    return str(describe()) if callable(describe) else str(error)
