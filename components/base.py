@@ -38,6 +38,9 @@ class Descriptor:
     # True for steps that send data out of the system: the engine keeps a delivery ledger for
     # them so a retried batch does not send again what already went out.
     delivers: bool = False
+    # For delivering steps: how many messages the engine hands over at a time, recording each
+    # chunk in the ledger as soon as it returns. A crash then re-sends at most one chunk.
+    delivery_chunk: int = 50
 
     def as_dict(self) -> dict[str, Any]:
         return {

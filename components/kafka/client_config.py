@@ -31,7 +31,8 @@ FETCH_WAIT_MAX_MS = 100
 # before it gets partitions, and a dead trigger runner's partitions move only after it;
 # 10 s keeps both short while leaving heartbeats (a librdkafka thread) ample slack.
 DEFAULT_SESSION_TIMEOUT_MS = 10_000
-# Kafka brokers refuse session timeouts outside group.min/max.session.timeout.ms (6 s..30 min).
+# Brokers refuse less than group.min.session.timeout.ms (6 s by default); librdkafka refuses
+# more than max.poll.interval.ms (5 min by default).
 SESSION_TIMEOUT_RANGE = (6_000, 300_000)
 DEFAULT_DELIVERY_TIMEOUT_MS = 30_000
 DELIVERY_TIMEOUT_RANGE = (1_000, 300_000)

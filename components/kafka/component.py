@@ -302,8 +302,6 @@ def build_record(
             "timestamp": timestamp,
         },
     }
-    if error is not None:
-        error.details.setdefault("offset", message["id"])
     return TriggerRecord(message=message, error=error)
 
 
@@ -337,15 +335,14 @@ def _topic(config: Mapping[str, Any]) -> str:
     return topic
 
 
-def _client_id(runtime: Runtime, role: str) -> str:
+def _client_id(role: str, flow_id: int, node_id: str) -> str:
     # Unique per client so broker logs and quotas tell trigger runners apart.
-    return f"tributary-{role}-{runtime.flow_id}-{runtime.node_id}-{uuid.uuid4().hex[:8]}"
+    return f"tributary-{role}-{flow_id}-{node_id}-{uuid.uuid4().hex[:8]}"
 
 
-def _with_callbacks(client: ClientConfig, **callbacks: Any) -> ClientConfig:
-    return ClientConfig(
-        {**client.properties, "logger": librdkafka_logger, **callbacks}, client.pems
-    )
+def _with_properties(client: ClientConfig, **extra: Any) -> ClientConfig:
+    """`client` plus callbacks or properties that are not part of the step's settings."""
+    return ClientConfig({**client.properties, "logger": librdkafka_logger, **extra}, client.pems)
 
 
 # --- trigger --------------------------------------------------------------------------------
@@ -389,7 +386,7 @@ class KafkaTrigger(Trigger):
             credential,
             runtime.settings,
             group_id=self.group_id,
-            client_id=_client_id(runtime, "consumer"),
+            client_id=_client_id("consumer", runtime.flow_id, runtime.node_id),
         )
         self._consumer: Consumer | None = None
         # An error seen while records were also in hand: raised on the next poll, so the
@@ -400,7 +397,8 @@ class KafkaTrigger(Trigger):
         """Create the consumer and subscribe; partitions arrive with the group's rebalance."""
         if self._consumer is not None:
             return
-        client = _with_callbacks(self.client_config, error_cb=self._on_client_error)
+        self._pending_error = None
+        client = _with_properties(self.client_config, error_cb=self._on_client_error)
         consumer = create_client(Consumer, client)
         consumer.subscribe(
             [self.topic],
@@ -418,7 +416,14 @@ class KafkaTrigger(Trigger):
         """
         consumer = self._require_open()
         self._raise_pending()
-        messages = consumer.consume(num_messages=self.batch_size, timeout=self.max_wait_ms / 1000)
+        try:
+            messages = consumer.consume(
+                num_messages=self.batch_size, timeout=self.max_wait_ms / 1000
+            )
+        except KafkaException as failure:
+            raise StepError(
+                f"Kafka consumer error: {kafka_reason(failure)}", retryable=True
+            ) from None
         records = []
         for message in messages:
             error = message.error()
@@ -554,17 +559,16 @@ def fetch_samples(
         return []
     topic = _topic(config)
     value_format = choice(config, "value_format", VALUE_FORMATS, "json")
-    runtime = Runtime(flow_id=0, node_id="samples", settings=dict(settings))
     client = consumer_config(
         config,
         credential,
         settings,
         # Required by the client; never used to commit or join, so the group never exists.
         group_id=f"tributary-samples-{uuid.uuid4().hex}",
-        client_id=_client_id(runtime, "samples"),
+        client_id=_client_id("samples", 0, "samples"),
     )
     # End-of-partition events tell us when each partition has been read to its end.
-    client = _with_callbacks(client, **{"enable.partition.eof": True})
+    client = _with_properties(client, **{"enable.partition.eof": True})
     deadline = time.monotonic() + timeout
     consumer = create_client(Consumer, client)
     try:
@@ -706,7 +710,10 @@ class KafkaProduce(Action):
             raise ConfigError("key", "must be a field path or a literal string")
         self.key = key.strip()
         self.client_config = producer_config(
-            config, credential, runtime.settings, client_id=_client_id(runtime, "producer")
+            config,
+            credential,
+            runtime.settings,
+            client_id=_client_id("producer", runtime.flow_id, runtime.node_id),
         )
         self.delivery_timeout_ms = int(self.client_config.properties["message.timeout.ms"])
         # Made on first use: building the step must not need a reachable cluster.
@@ -720,7 +727,14 @@ class KafkaProduce(Action):
 
         An acknowledged message's outcome passes its body on unchanged and logs where it went.
         """
-        producer = self._client()
+        if not messages:
+            return []
+        try:
+            producer = self._client()
+        except ConfigError as error:
+            # Only when librdkafka refuses the settings (e.g. a key that does not fit its
+            # certificate): the same for every message, and no retry can fix it.
+            return [Outcome.failed(StepError(str(error))) for _ in messages]
         outcomes: list[Outcome | None] = [None] * len(messages)
         for index, message in enumerate(messages):
             try:
@@ -748,7 +762,7 @@ class KafkaProduce(Action):
 
     def _client(self) -> Producer:
         if self._producer is None:
-            self._producer = create_client(Producer, _with_callbacks(self.client_config))
+            self._producer = create_client(Producer, _with_properties(self.client_config))
         return self._producer
 
     def _produce(

@@ -123,6 +123,8 @@ class RestAction(Action):
             "body": '{"type": body.action, "at": body.ts}',
         },
         delivers=True,
+        # One request per message: record every few so a crash re-sends little.
+        delivery_chunk=10,
     )
 
     def __init__(

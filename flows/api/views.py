@@ -111,7 +111,9 @@ class FlowViewSet(ScopedViewSet, viewsets.ModelViewSet[Flow]):
     def get_queryset(self) -> QuerySet[Flow]:
         queryset = self.scope(Flow.objects.select_related("active_version"))
         search = self.request.query_params.get("search")
-        return queryset.filter(name__icontains=search) if search else queryset
+        if self.action == "list" and search:
+            queryset = queryset.filter(name__icontains=search)
+        return queryset
 
     def perform_create(self, serializer: BaseSerializer[Flow]) -> None:
         data = serializer.validated_data

@@ -175,12 +175,16 @@ def _outcomes(context: VersionContext, node: Node, messages: list[dict]) -> list
             if outputs is not None:
                 results[index] = Outcome(outputs=outputs, skipped=True)
     todo = [i for i, result in enumerate(results) if result is None]
-    if todo:
-        fresh = _call_component(context, node, [messages[i] for i in todo])
-        for index, outcome in zip(todo, fresh, strict=True):
+    chunk = node.descriptor.delivery_chunk if node.descriptor.delivers else len(todo) or 1
+    for start in range(0, len(todo), chunk):
+        part = todo[start : start + chunk]
+        fresh = _call_component(context, node, [messages[i] for i in part])
+        delivered = {}
+        for index, outcome in zip(part, fresh, strict=True):
             results[index] = outcome
+            if outcome.error is None:
+                delivered[ids[index]] = outcome.outputs
         if node.descriptor.delivers:
-            delivered = {ids[i]: results[i].outputs for i in todo if results[i].error is None}  # type: ignore[union-attr]
             ledger.record_delivered(context.version_id, node.id, delivered)
     return [r for r in results if r is not None]
 

@@ -7,13 +7,19 @@ consume keep their session timeout at the minimum, which shortens that delay.
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import datetime
+import ipaddress
 import itertools
 import os
+import ssl
 import stat
+import tempfile
+import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +47,7 @@ from components.kafka.component import (
 )
 from components.registry import component_class
 from components.validation import validate_config
-from config.services import free_port
+from config.services import free_port, start_tansu
 from tests.fixtures.kafka import KafkaBroker, produce_records
 
 pytestmark = pytest.mark.timeout(120)
@@ -612,3 +618,154 @@ def test_kafka_produce_to_an_unreachable_cluster_fails_retryably() -> None:
         action.close()
 
     assert all(o.error is not None and o.error.retryable for o in outcomes)
+
+
+# --- TLS with a client certificate, end to end -------------------------------------------------
+
+
+def _certificates() -> dict[str, str]:
+    """A CA, a server certificate for 127.0.0.1 and a client certificate, as PEM text."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    now = datetime.datetime.now(datetime.UTC)
+
+    def name(common_name: str) -> x509.Name:
+        return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
+
+    def issue(
+        subject: str,
+        key: ec.EllipticCurvePrivateKey,
+        issuer_key: ec.EllipticCurvePrivateKey,
+        ca: bool,
+    ) -> x509.Certificate:
+        builder = (
+            x509.CertificateBuilder()
+            .subject_name(name(subject))
+            .issuer_name(name("tributary-test-ca"))
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(minutes=5))
+            .not_valid_after(now + datetime.timedelta(hours=1))
+            .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
+        )
+        if not ca:
+            san = [x509.IPAddress(ipaddress.ip_address("127.0.0.1")), x509.DNSName("localhost")]
+            builder = builder.add_extension(x509.SubjectAlternativeName(san), critical=False)
+        return builder.sign(issuer_key, hashes.SHA256())
+
+    def pem_key(key: ec.EllipticCurvePrivateKey) -> str:
+        return key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        ).decode()
+
+    def pem_cert(cert: x509.Certificate) -> str:
+        return cert.public_bytes(serialization.Encoding.PEM).decode()
+
+    ca_key, server_key, client_key = (ec.generate_private_key(ec.SECP256R1()) for _ in range(3))
+    return {
+        "ca": pem_cert(issue("tributary-test-ca", ca_key, ca_key, ca=True)),
+        "server_cert": pem_cert(issue("127.0.0.1", server_key, ca_key, ca=False)),
+        "server_key": pem_key(server_key),
+        "client_cert": pem_cert(issue("tributary-client", client_key, ca_key, ca=False)),
+        "client_key": pem_key(client_key),
+    }
+
+
+class TlsProxy:
+    """Terminates TLS (client certificate required) in front of a plaintext broker."""
+
+    def __init__(self, context: ssl.SSLContext, port: int, upstream: tuple[str, int]) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.upstream = upstream
+        self.connections = 0
+        started = threading.Event()
+
+        async def serve() -> None:
+            await asyncio.start_server(self._handle, "127.0.0.1", port, ssl=context)
+            started.set()
+
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.thread.start()
+        asyncio.run_coroutine_threadsafe(serve(), self.loop).result(timeout=10)
+        assert started.is_set()
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.connections += 1
+        up_reader, up_writer = await asyncio.open_connection(*self.upstream)
+
+        async def pump(source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:
+            try:
+                while data := await source.read(65536):
+                    sink.write(data)
+                    await sink.drain()
+            finally:
+                sink.close()
+
+        await asyncio.gather(
+            pump(reader, up_writer), pump(up_reader, writer), return_exceptions=True
+        )
+
+    def stop(self) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(timeout=5)
+
+
+@pytest.fixture(scope="module")
+def tls_kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, dict[str, str]]]:
+    """A Tansu broker reachable only through mutual TLS; yields (bootstrap, PEMs)."""
+    pems = _certificates()
+    folder = tmp_path_factory.mktemp("tls")
+    for key in ("ca", "server_cert", "server_key"):
+        (folder / f"{key}.pem").write_text(pems[key])
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH, cafile=str(folder / "ca.pem"))
+    context.load_cert_chain(folder / "server_cert.pem", folder / "server_key.pem")
+    context.verify_mode = ssl.CERT_REQUIRED
+    proxy_port = free_port()
+    broker = start_tansu(advertised=f"127.0.0.1:{proxy_port}")
+    proxy = TlsProxy(context, proxy_port, ("127.0.0.1", broker.port))
+    try:
+        yield f"127.0.0.1:{proxy_port}", pems
+    finally:
+        proxy.stop()
+        broker.stop()
+
+
+def test_ssl_with_a_client_certificate_consumes_and_produces(
+    tls_kafka: tuple[str, dict[str, str]],
+) -> None:
+    bootstrap, pems = tls_kafka
+    credential = {
+        "ssl_ca_pem": pems["ca"],
+        "ssl_cert_pem": pems["client_cert"],
+        "ssl_key_pem": pems["client_key"],
+    }
+    config = {"topic": "tls-topic", "bootstrap_servers": bootstrap, "security_protocol": "SSL"}
+    before = set(Path(tempfile.gettempdir()).glob("tributary-kafka-*"))
+    action = KafkaProduce(config, credential, runtime())
+    try:
+        outcomes = action.process_batch([message({"over": "tls"})])
+    finally:
+        action.close()
+    assert outcomes[0].error is None, outcomes[0].error
+
+    # The PEM files were removed as soon as the client had loaded them, before it connected.
+    assert set(Path(tempfile.gettempdir()).glob("tributary-kafka-*")) == before
+    samples = fetch_samples(config, credential, {})
+    assert [s["body"] for s in samples] == [{"over": "tls"}]
+
+
+def test_ssl_without_the_client_certificate_does_not_connect(
+    tls_kafka: tuple[str, dict[str, str]],
+) -> None:
+    bootstrap, pems = tls_kafka
+    config = {"topic": "tls-topic", "bootstrap_servers": bootstrap, "security_protocol": "SSL"}
+
+    with pytest.raises(StepError) as raised:
+        fetch_samples(config, {"ssl_ca_pem": pems["ca"]}, {}, timeout=3)
+
+    assert raised.value.retryable
