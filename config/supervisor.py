@@ -153,13 +153,33 @@ def main() -> int:
     bind = env.get("BIND_HOST", "127.0.0.1")
     supervisor.add(
         "web",
-        [PYTHON, "-m", "gunicorn", "config.wsgi", "-b", f"{bind}:{port}", "-w", "2",
-         "--access-logfile", "-"],
+        [
+            PYTHON,
+            "-m",
+            "gunicorn",
+            "config.wsgi",
+            "-b",
+            f"{bind}:{port}",
+            "-w",
+            "2",
+            "--access-logfile",
+            "-",
+        ],
     )
     supervisor.add(
         "worker",
-        [PYTHON, "-m", "celery", "-A", "config", "worker", "-l", "info",
-         "--concurrency", env.get("WORKER_CONCURRENCY", "2")],
+        [
+            PYTHON,
+            "-m",
+            "celery",
+            "-A",
+            "config",
+            "worker",
+            "-l",
+            "info",
+            "--concurrency",
+            env.get("WORKER_CONCURRENCY", "2"),
+        ],
     )
     supervisor.add("triggers", manage("run_triggers"))
     supervisor.add("bloomreach", manage("fake_bloomreach", "--port", bloomreach_port))

@@ -44,7 +44,14 @@ class StepRecordInline(admin.TabularInline[StepRecord, Execution]):
     extra = 0
     can_delete = False
     readonly_fields = [
-        "position", "node_id", "component", "status", "duration_ms", "input", "output", "logs",
+        "position",
+        "node_id",
+        "component",
+        "status",
+        "duration_ms",
+        "input",
+        "output",
+        "logs",
         "error",
     ]
     exclude = ["started_at", "error_details"]

@@ -112,7 +112,7 @@ class Execution(models.Model):
     topic = models.CharField(max_length=255, blank=True, default="")
     partition = models.IntegerField(null=True, blank=True)
     offset = models.BigIntegerField(null=True, blank=True)
-    message_key = models.TextField(null=True, blank=True)
+    message_key = models.TextField(null=True, blank=True)  # noqa: DJ001 (a null Kafka key differs from an empty one)
     message_timestamp = models.DateTimeField(null=True, blank=True)
     started_at = models.DateTimeField()
     finished_at = models.DateTimeField(null=True, blank=True)
@@ -127,9 +127,7 @@ class Execution(models.Model):
 
     class Meta:
         ordering = ["-started_at", "-id"]
-        constraints = [
-            models.UniqueConstraint(fields=["flow", "key"], name="unique_execution_key")
-        ]
+        constraints = [models.UniqueConstraint(fields=["flow", "key"], name="unique_execution_key")]
         indexes = [
             models.Index(fields=["flow", "-started_at"], name="execution_flow_recent"),
             models.Index(fields=["flow", "status", "-started_at"], name="execution_flow_status"),

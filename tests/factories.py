@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from itertools import pairwise
 from typing import Any
 
 from flows.demo import TRANSFORM
@@ -40,9 +41,7 @@ def bloomreach_node(
 
 
 def chain(*nodes: dict[str, Any]) -> dict[str, Any]:
-    edges = [
-        {"source": a["id"], "target": b["id"]} for a, b in zip(nodes, nodes[1:], strict=False)
-    ]
+    edges = [{"source": a["id"], "target": b["id"]} for a, b in pairwise(nodes)]
     return {"nodes": list(nodes), "edges": edges}
 
 

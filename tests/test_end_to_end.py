@@ -20,7 +20,13 @@ from flows.demo import SAMPLE_EVENTS, TRANSFORM
 from flows.engine.redis import get_redis
 from flows.engine.runner import CONSUMERS_KEY
 from flows.services.workspaces import create_workspace
-from tests.factories import bloomreach_credential_fields, bloomreach_node, chain, code_node, kafka_node
+from tests.factories import (
+    bloomreach_credential_fields,
+    bloomreach_node,
+    chain,
+    code_node,
+    kafka_node,
+)
 from tests.fixtures.stack import Process, wait_for
 
 pytestmark = pytest.mark.slow
@@ -78,7 +84,9 @@ def produce(bootstrap: str, topic: str, records: list[tuple[str | None, bytes]])
 def committed_offsets(bootstrap: str, group: str, topic: str, partitions: int) -> list[int]:
     consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group})
     try:
-        found = consumer.committed([TopicPartition(topic, p) for p in range(partitions)], timeout=10)
+        found = consumer.committed(
+            [TopicPartition(topic, p) for p in range(partitions)], timeout=10
+        )
         return [tp.offset for tp in found]
     finally:
         consumer.close()
@@ -150,9 +158,7 @@ def test_sample_events_flow_end_to_end(
     stats = bloomreach_standin.stats()
     assert stats["commands"] == len(expected)
     received = sorted(orjson.dumps(e, option=orjson.OPT_SORT_KEYS) for e in stats["events"])
-    wanted = sorted(
-        orjson.dumps(e["data"], option=orjson.OPT_SORT_KEYS) for e in expected
-    )
+    wanted = sorted(orjson.dumps(e["data"], option=orjson.OPT_SORT_KEYS) for e in expected)
     assert received == wanted
 
     wait_for(
@@ -217,9 +223,7 @@ def test_stop_holds_events_and_start_delivers_them(
 
     assert e2e_api.post(f"/api/v1/flows/{flow_id}/start/").json()["status"] == "running"
     wait_for(lambda: consuming(flow_id), 5, "the runner to consume again within 5 s")
-    wait_for(
-        lambda: bloomreach_standin.stats()["commands"] == len(expected), 90, "the held events"
-    )
+    wait_for(lambda: bloomreach_standin.stats()["commands"] == len(expected), 90, "the held events")
 
 
 def test_a_worker_killed_mid_run_loses_nothing(
@@ -258,6 +262,4 @@ def test_a_worker_killed_mid_run_loses_nothing(
     duplicates = bloomreach_standin.stats()["commands"] - len(expected)
     print(f"duplicates after SIGKILL: {duplicates}")
     assert duplicates <= 50, "at most the one request in flight may repeat"
-    wait_for(
-        lambda: len(all_executions(e2e_api, flow_id)) == len(records), 60, "all executions"
-    )
+    wait_for(lambda: len(all_executions(e2e_api, flow_id)) == len(records), 60, "all executions")

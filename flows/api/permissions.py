@@ -22,4 +22,6 @@ class WorkspaceRole(BasePermission):
         workspace_id = getattr(obj, "workspace_id", None)
         if workspace_id is None and hasattr(obj, "flow"):
             workspace_id = obj.flow.workspace_id
-        return role_in(request.user, workspace_id) in {Role.OWNER, Role.EDITOR}
+        if workspace_id is None:
+            return False
+        return role_in(request.user, int(workspace_id)) in (Role.OWNER, Role.EDITOR)

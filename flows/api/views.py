@@ -45,7 +45,9 @@ class TokenView(APIView):
         data = s.TokenRequestSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         user = authenticate(
-            request, username=data.validated_data["username"], password=data.validated_data["password"]
+            request,
+            username=data.validated_data["username"],
+            password=data.validated_data["password"],
         )
         if user is None or not user.is_active:
             raise ServiceError("wrong username or password")
@@ -68,22 +70,18 @@ class ComponentListView(APIView):
         return Response([d.as_dict() for d in all_descriptors()])
 
 
-class ScopedViewSet:
-    """Querysets limited to the caller's workspaces: other workspaces' objects are 404."""
-
-    request: Request
-
-    def scope(self, queryset: QuerySet[Any], path: str = "workspace") -> QuerySet[Any]:
-        return queryset.filter(**{f"{path}__in": workspaces_of(self.request.user)})
+def scoped(queryset: QuerySet[Any], request: Request, path: str = "workspace") -> QuerySet[Any]:
+    """Limit to the caller's workspaces, so other workspaces' objects are 404, never shown."""
+    return queryset.filter(**{f"{path}__in": workspaces_of(request.user)})
 
 
-class CredentialViewSet(ScopedViewSet, viewsets.ModelViewSet[Credential]):
+class CredentialViewSet(viewsets.ModelViewSet[Credential]):
     serializer_class = s.CredentialSerializer
     permission_classes = [IsAuthenticated, WorkspaceRole]
     http_method_names = ["get", "post", "patch", "delete", "head", "options"]
 
     def get_queryset(self) -> QuerySet[Credential]:
-        return self.scope(Credential.objects.order_by("name"))
+        return scoped(Credential.objects.order_by("name"), self.request)
 
     def perform_create(self, serializer: BaseSerializer[Credential]) -> None:
         data = serializer.validated_data
@@ -98,18 +96,20 @@ class CredentialViewSet(ScopedViewSet, viewsets.ModelViewSet[Credential]):
         data = s.CredentialUpdateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         credential_services.update_credential(
-            credential, name=data.validated_data.get("name"), fields=data.validated_data.get("fields")
+            credential,
+            name=data.validated_data.get("name"),
+            fields=data.validated_data.get("fields"),
         )
         return Response(self.get_serializer(credential).data)
 
 
-class FlowViewSet(ScopedViewSet, viewsets.ModelViewSet[Flow]):
+class FlowViewSet(viewsets.ModelViewSet[Flow]):
     serializer_class = s.FlowSerializer
     permission_classes = [IsAuthenticated, WorkspaceRole]
     http_method_names = ["get", "post", "put", "patch", "delete", "head", "options"]
 
     def get_queryset(self) -> QuerySet[Flow]:
-        queryset = self.scope(Flow.objects.select_related("active_version"))
+        queryset = scoped(Flow.objects.select_related("active_version"), self.request)
         search = self.request.query_params.get("search")
         if self.action == "list" and search:
             queryset = queryset.filter(name__icontains=search)
@@ -126,7 +126,9 @@ class FlowViewSet(ScopedViewSet, viewsets.ModelViewSet[Flow]):
     def perform_update(self, serializer: BaseSerializer[Flow]) -> None:
         data = serializer.validated_data
         assert serializer.instance is not None
-        flow_services.update_flow(serializer.instance, name=data.get("name"), graph=data.get("graph"))
+        flow_services.update_flow(
+            serializer.instance, name=data.get("name"), graph=data.get("graph")
+        )
 
     @extend_schema(request=None, responses=s.FlowVersionSerializer)
     @action(detail=True, methods=["post"])
@@ -138,7 +140,7 @@ class FlowViewSet(ScopedViewSet, viewsets.ModelViewSet[Flow]):
     @action(detail=True, methods=["get"])
     def versions(self, request: Request, pk: str) -> Response:
         versions = self.get_object().versions.all()
-        page = self.paginate_queryset(versions)
+        page = self.paginate_queryset(versions)  # type: ignore[arg-type]
         return self.get_paginated_response(s.FlowVersionSerializer(page, many=True).data)
 
     @extend_schema(request=None, responses=s.FlowSerializer)
@@ -160,7 +162,9 @@ class FlowViewSet(ScopedViewSet, viewsets.ModelViewSet[Flow]):
     def stop(self, request: Request, pk: str) -> Response:
         return Response(self.get_serializer(flow_services.stop_flow(self.get_object())).data)
 
-    @extend_schema(parameters=[s.ExecutionFilterSerializer], responses=s.ExecutionSerializer(many=True))
+    @extend_schema(
+        parameters=[s.ExecutionFilterSerializer], responses=s.ExecutionSerializer(many=True)
+    )
     @action(detail=True, methods=["get"])
     def executions(self, request: Request, pk: str) -> Response:
         flow = self.get_object()
@@ -173,7 +177,7 @@ class FlowViewSet(ScopedViewSet, viewsets.ModelViewSet[Flow]):
             queryset = queryset.filter(started_at__gte=since)
         if search := filters.validated_data.get("search"):
             queryset = queryset.filter(Q(summary__icontains=search) | Q(error__icontains=search))
-        page = self.paginate_queryset(queryset.order_by("-started_at", "-id"))
+        page = self.paginate_queryset(queryset.order_by("-started_at", "-id"))  # type: ignore[arg-type]
         return self.get_paginated_response(s.ExecutionSerializer(page, many=True).data)
 
     @extend_schema(responses={200: dict})
@@ -182,18 +186,20 @@ class FlowViewSet(ScopedViewSet, viewsets.ModelViewSet[Flow]):
         try:
             window = int(request.query_params.get("window", 3600))
         except ValueError:
-            raise ServiceError("window must be a number of seconds", {"window": "invalid"}) from None
+            raise ServiceError(
+                "window must be a number of seconds", {"window": "invalid"}
+            ) from None
         window = max(60, min(window, 7 * 24 * 3600))
         return Response(execution_services.flow_stats(self.get_object(), window))
 
 
-class ExecutionViewSet(ScopedViewSet, mixins.RetrieveModelMixin, viewsets.GenericViewSet[Execution]):
+class ExecutionViewSet(mixins.RetrieveModelMixin, viewsets.GenericViewSet[Execution]):
     serializer_class = s.ExecutionDetailSerializer
     permission_classes = [IsAuthenticated, WorkspaceRole]
 
     def get_queryset(self) -> QuerySet[Execution]:
         queryset = Execution.objects.select_related("version", "flow").prefetch_related("steps")
-        return self.scope(queryset, "flow__workspace")
+        return scoped(queryset, self.request, "flow__workspace")
 
     @extend_schema(request=None, responses=s.ExecutionSerializer)
     @action(detail=True, methods=["post"])

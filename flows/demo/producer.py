@@ -37,7 +37,9 @@ def _refreshed(value: bytes) -> bytes:
     return value
 
 
-def _paced(records: list[tuple[str | None, bytes]], rate: float) -> Iterator[tuple[str | None, bytes]]:
+def _paced(
+    records: list[tuple[str | None, bytes]], rate: float
+) -> Iterator[tuple[str | None, bytes]]:
     interval = 1.0 / rate if rate > 0 else 0.0
     next_at = time.monotonic()
     for record in itertools.cycle(records):

@@ -89,7 +89,9 @@ def job_from_records(
     items = []
     for record in records:
         message = record.message
-        item = new_item(f"v{version_id}:{message['id']}", message["meta"], summary_of(message["body"]))
+        item = new_item(
+            f"v{version_id}:{message['id']}", message["meta"], summary_of(message["body"])
+        )
         step = StepRecordData(
             node_id=trigger.id,
             component=trigger.component,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
 
 from django.db import transaction
 
@@ -11,8 +10,9 @@ from flows.choices import ExecutionStatus
 from flows.engine.jobs import Item
 from flows.models import Execution, StepRecord
 
-def _dt(seconds: float | None) -> datetime | None:
-    return datetime.fromtimestamp(seconds, tz=UTC) if seconds is not None else None
+
+def _dt(seconds: float) -> datetime:
+    return datetime.fromtimestamp(seconds, tz=UTC)
 
 
 def final_status(item: Item) -> str:
@@ -77,9 +77,9 @@ def write_batch(flow_id: int, version_id: int, items: list[Item]) -> None:
             update_fields=_UPDATED,
         )
         ids = dict(
-            Execution.objects.filter(flow_id=flow_id, key__in=[i["key"] for i in items]).values_list(
-                "key", "id"
-            )
+            Execution.objects.filter(
+                flow_id=flow_id, key__in=[i["key"] for i in items]
+            ).values_list("key", "id")
         )
         StepRecord.objects.filter(execution_id__in=ids.values()).delete()
         StepRecord.objects.bulk_create(

@@ -15,7 +15,7 @@ import time
 from django.conf import settings
 from django.db import close_old_connections
 
-from components.base import StepError, Trigger
+from components.base import StepError, Trigger, TriggerRecord
 from flows.choices import FlowStatus
 from flows.engine import instances
 from flows.engine.jobs import Job, job_from_records
@@ -91,7 +91,7 @@ class FlowConsumer(threading.Thread):
                     continue
                 job = job_from_records(self.flow_id, self.version_id, plan, records)
                 if self._run_batch(job):
-                    trigger.commit(records)
+                    self._commit(trigger, records)
                 else:
                     logger.info("flow %s: stopped with a batch in flight", self.flow_id)
                     return
@@ -99,6 +99,14 @@ class FlowConsumer(threading.Thread):
             trigger.close()
             get_redis().hdel(CONSUMERS_KEY, str(self.flow_id))
             logger.info("flow %s: consumer closed", self.flow_id)
+
+    def _commit(self, trigger: Trigger, records: list[TriggerRecord]) -> None:
+        try:
+            trigger.commit(records)
+        except StepError as error:
+            # Typically a rebalance moved the partitions away while the batch ran: the new
+            # owner reads these records again and the ledger keeps them from being re-sent.
+            logger.warning("flow %s: commit failed: %s", self.flow_id, error.message)
 
     def _run_batch(self, job: Job) -> bool:
         """Dispatch and wait for completion; re-dispatch on timeout. False if stopped first."""
@@ -137,8 +145,9 @@ class TriggerRunner:
 
     def sync(self) -> None:
         wanted = dict(
-            Flow.objects.filter(status=FlowStatus.RUNNING, active_version__isnull=False)
-            .values_list("id", "active_version_id")
+            Flow.objects.filter(
+                status=FlowStatus.RUNNING, active_version__isnull=False
+            ).values_list("id", "active_version_id")
         )
         for flow_id, consumer in list(self.consumers.items()):
             if wanted.get(flow_id) != consumer.version_id:

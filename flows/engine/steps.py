@@ -49,7 +49,11 @@ class VersionMismatch(Exception):
 def version_context(flow_id: int, version_id: int) -> VersionContext:
     with _contexts_lock:
         cached = _contexts.get(version_id)
-    if cached and cached.flow_id == flow_id and time.time() - cached.loaded_at < CONTEXT_TTL_SECONDS:
+    if (
+        cached
+        and cached.flow_id == flow_id
+        and time.time() - cached.loaded_at < CONTEXT_TTL_SECONDS
+    ):
         return cached
     version = FlowVersion.objects.select_related("flow").filter(id=version_id).first()
     if version is None or version.flow_id != flow_id:
@@ -77,9 +81,7 @@ def run_job_step(job: Job) -> Job | None:
     while step < len(actions):
         node = actions[step]
         waiting = [
-            (item, message)
-            for item in job["items"]
-            for message in item["pending"].pop(node.id, [])
+            (item, message) for item in job["items"] for message in item["pending"].pop(node.id, [])
         ]
         step += 1
         if waiting:

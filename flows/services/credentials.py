@@ -42,8 +42,10 @@ def _validated(credential_type: str, fields: Any) -> dict[str, Any]:
     for error in Draft202012Validator(schemas[credential_type]).iter_errors(fields):
         name = ".".join(str(p) for p in error.path) or "fields"
         # Never echo a secret value back in an error message.
-        problems[name] = error.message if name not in secret_field_names(credential_type) else (
-            f"invalid value ({error.validator})"
+        problems[name] = (
+            error.message
+            if name not in secret_field_names(credential_type)
+            else (f"invalid value ({error.validator})")
         )
     if problems:
         raise ServiceError("invalid credential fields", problems)

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.contrib.auth import get_user_model
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import transaction
 
 from flows.choices import FlowStatus
@@ -23,12 +22,11 @@ from flows.services.flows import create_flow, publish_flow, start_flow
 from flows.services.workspaces import default_workspace
 
 
-def ensure_admin(username: str, password: str) -> AbstractBaseUser:
+def ensure_admin(username: str, password: str) -> User:
     """Create the admin user once; an existing user keeps the password it has."""
-    user_model = get_user_model()
-    user = user_model.objects.filter(username=username).first()
+    user = User.objects.filter(username=username).first()
     if user is None:
-        user = user_model.objects.create_superuser(username=username, password=password, email="")
+        user = User.objects.create_superuser(username=username, password=password, email="")
     return user
 
 
@@ -79,8 +77,11 @@ def setup_demo(username: str, password: str, bloomreach_url: str) -> Flow:
                 "bloomreach",
                 {"auth": "private", "api_key_id": DEMO_API_KEY_ID, "api_secret": DEMO_API_SECRET},
             )
-        flow = create_flow(workspace, DEMO_FLOW_NAME, demo_graph(credential.id, bloomreach_url), user)
+        flow = create_flow(
+            workspace, DEMO_FLOW_NAME, demo_graph(credential.id, bloomreach_url), user
+        )
         publish_flow(flow, user)
+        flow.refresh_from_db()
     if flow.status != FlowStatus.RUNNING and flow.active_version_id:
         start_flow(flow)
     return flow

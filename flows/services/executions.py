@@ -72,6 +72,7 @@ def _item_for_retry(execution: Execution) -> Item:
                 error_details=step.error_details,
             )
         )
+    assert execution.retry_input is not None  # checked by retry_execution
     item["pending"] = {execution.failed_node: [execution.retry_input]}
     return item
 

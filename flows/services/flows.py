@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import transaction
 from django.db.models import Max
 
@@ -26,7 +26,9 @@ def _graph_errors(workspace: Workspace, graph: Any, *, require_complete: bool) -
         credential_id = raw.get("credential")
         if credential_id is None:
             if require_complete and _credential_required(component.name):
-                errors.append(GraphError("this component needs a credential", node_id, "credential"))
+                errors.append(
+                    GraphError("this component needs a credential", node_id, "credential")
+                )
             continue
         credential = Credential.objects.filter(id=credential_id, workspace=workspace).first()
         if credential is None:
@@ -47,13 +49,14 @@ def _raise_if_invalid(errors: list[GraphError]) -> None:
     if errors:
         first = errors[0]
         raise ServiceError(
-            f"invalid graph: {first}" + (f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""),
+            f"invalid graph: {first}"
+            + (f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""),
             {"graph": [e.as_dict() for e in errors]},
         )
 
 
 def create_flow(
-    workspace: Workspace, name: str, graph: Any = None, user: AbstractBaseUser | None = None
+    workspace: Workspace, name: str, graph: Any = None, user: User | None = None
 ) -> Flow:
     graph = EMPTY_GRAPH if graph is None else graph
     _raise_if_invalid(_graph_errors(workspace, graph, require_complete=False))
@@ -74,7 +77,7 @@ def update_flow(flow: Flow, *, name: str | None = None, graph: Any = None) -> Fl
 
 
 @transaction.atomic
-def publish_flow(flow: Flow, user: AbstractBaseUser | None = None) -> FlowVersion:
+def publish_flow(flow: Flow, user: User | None = None) -> FlowVersion:
     """Freeze the draft into the next numbered version.
 
     A running flow switches to the new version: the trigger runner notices within its sync

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.contrib.auth.models import AnonymousUser, User
 from django.db import transaction
 from django.db.models import QuerySet
 
@@ -8,7 +8,7 @@ from flows.choices import Role
 from flows.errors import ServiceError
 from flows.models import Membership, Workspace
 
-AnyUser = AbstractBaseUser | AnonymousUser
+AnyUser = User | AnonymousUser
 
 
 def workspaces_of(user: AnyUser) -> QuerySet[Workspace]:
@@ -25,17 +25,17 @@ def role_in(user: AnyUser, workspace_id: int) -> str | None:
 
 
 @transaction.atomic
-def create_workspace(name: str, owner: AbstractBaseUser) -> Workspace:
+def create_workspace(name: str, owner: User) -> Workspace:
     workspace = Workspace.objects.create(name=name)
     Membership.objects.create(workspace=workspace, user=owner, role=Role.OWNER)
     return workspace
 
 
-def add_member(workspace: Workspace, user: AbstractBaseUser, role: Role = Role.EDITOR) -> None:
+def add_member(workspace: Workspace, user: User, role: Role = Role.EDITOR) -> None:
     Membership.objects.update_or_create(workspace=workspace, user=user, defaults={"role": role})
 
 
-def default_workspace(user: AbstractBaseUser) -> Workspace:
+def default_workspace(user: User) -> Workspace:
     """The user's first workspace; a user without one gets a personal workspace."""
     workspace = workspaces_of(user).first()
     if workspace is None:
@@ -46,7 +46,7 @@ def default_workspace(user: AbstractBaseUser) -> Workspace:
 def writable_workspace(user: AnyUser, workspace_id: int | None) -> Workspace:
     """The workspace a new object goes into, checked for write access."""
     if workspace_id is None:
-        assert isinstance(user, AbstractBaseUser)
+        assert isinstance(user, User)
         workspace = default_workspace(user)
     else:
         found = workspaces_of(user).filter(id=workspace_id).first()

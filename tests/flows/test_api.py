@@ -10,7 +10,13 @@ from django.contrib.auth.models import User
 from rest_framework.test import APIClient
 
 from flows.models import Credential, Execution, Flow, FlowVersion, StepRecord
-from tests.factories import bloomreach_credential_fields, bloomreach_node, chain, code_node, kafka_node
+from tests.factories import (
+    bloomreach_credential_fields,
+    bloomreach_node,
+    chain,
+    code_node,
+    kafka_node,
+)
 
 SECRET = "demo-secret"
 
@@ -103,19 +109,29 @@ def test_published_versions_are_immutable_and_restorable(api: APIClient) -> None
     ("body", "expected"),
     [
         ('{"name": "x", "graph": ', "JSON parse error"),
-        ('{"name": "x", "graph": {"nodes": [{"id": "a", "component": "ftp"}], "edges": []}}',
-         "unknown component 'ftp'"),
-        ('{"name": "x", "graph": {"nodes": [{"id": "a", "component": "kafka", "config": {}}],'
-         ' "edges": []}}', "config.topic"),
-        ('{"name": "x", "graph": {"nodes": [{"id": "a", "component": "kafka", "config": '
-         '{"topic": "t"}}, {"id": "b", "component": "kafka", "config": {"topic": "t"}}],'
-         ' "edges": []}}', "exactly one trigger"),
+        (
+            '{"name": "x", "graph": {"nodes": [{"id": "a", "component": "ftp"}], "edges": []}}',
+            "unknown component 'ftp'",
+        ),
+        (
+            '{"name": "x", "graph": {"nodes": [{"id": "a", "component": "kafka", "config": {}}],'
+            ' "edges": []}}',
+            "config.topic",
+        ),
+        (
+            '{"name": "x", "graph": {"nodes": [{"id": "a", "component": "kafka", "config": '
+            '{"topic": "t"}}, {"id": "b", "component": "kafka", "config": {"topic": "t"}}],'
+            ' "edges": []}}',
+            "exactly one trigger",
+        ),
         ('{"name": "x", "graph": "not a graph"}', "graph must be a JSON object"),
         ('{"graph": {"nodes": [], "edges": []}}', "name"),
         ("[1, 2]", "Invalid data"),
     ],
 )
-def test_bad_flow_input_is_a_400_naming_the_problem(api: APIClient, body: str, expected: str) -> None:
+def test_bad_flow_input_is_a_400_naming_the_problem(
+    api: APIClient, body: str, expected: str
+) -> None:
     response = api.post("/api/v1/flows/", body, content_type="application/json")
     assert response.status_code == 400, response.content
     payload = response.json()
@@ -143,7 +159,9 @@ def test_credentials_are_write_only(api: APIClient) -> None:
     stored = Credential.objects.get(id=credential_id).encrypted
     assert SECRET not in stored
     patched = api.patch(
-        f"/api/v1/credentials/{credential_id}/", {"fields": {"api_secret": "rotated"}}, format="json"
+        f"/api/v1/credentials/{credential_id}/",
+        {"fields": {"api_secret": "rotated"}},
+        format="json",
     )
     assert patched.status_code == 200
     assert "rotated" not in patched.content.decode()
@@ -240,12 +258,15 @@ def test_executions_filters_are_validated(api: APIClient) -> None:
 
 def test_code_run_endpoint(api: APIClient) -> None:
     code = "def run(msg):\n    print('hi', msg.body.n)\n    return {'double': msg.body.n * 2}\n"
-    ok = api.post("/api/v1/code/run/", {"code": code, "message": {"body": {"n": 21}}}, format="json")
+    ok = api.post(
+        "/api/v1/code/run/", {"code": code, "message": {"body": {"n": 21}}}, format="json"
+    )
     assert ok.status_code == 200, ok.content
     assert ok.json() == {"output": [{"double": 42}], "logs": ["hi 21"]}
 
     broken = api.post(
-        "/api/v1/code/run/", {"code": "def run(msg):\n    return (\n", "message": {"body": {}}},
+        "/api/v1/code/run/",
+        {"code": "def run(msg):\n    return (\n", "message": {"body": {}}},
         format="json",
     )
     assert broken.status_code == 400

@@ -38,9 +38,18 @@ def test_a_tree_fans_out() -> None:
         ([], "graph must be a JSON object"),
         ({"nodes": "x", "edges": []}, "'nodes' must be a list"),
         (chain({"id": "a", "component": "ftp", "config": {}}), "unknown component 'ftp'"),
-        (chain(kafka_node(), {"id": "c", "component": "code", "config": {}}), "field 'config.code'"),
-        (chain(kafka_node(node_id="a"), kafka_node(node_id="b")), "a trigger cannot have an incoming edge"),
-        ({"nodes": [kafka_node(node_id="a"), kafka_node(node_id="b")], "edges": []}, "exactly one trigger"),
+        (
+            chain(kafka_node(), {"id": "c", "component": "code", "config": {}}),
+            "field 'config.code'",
+        ),
+        (
+            chain(kafka_node(node_id="a"), kafka_node(node_id="b")),
+            "a trigger cannot have an incoming edge",
+        ),
+        (
+            {"nodes": [kafka_node(node_id="a"), kafka_node(node_id="b")], "edges": []},
+            "exactly one trigger",
+        ),
         (
             {
                 "nodes": [kafka_node(), code_node(node_id="x"), code_node(node_id="y")],
