@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 export DJANGO_SETTINGS_MODULE := config.settings
 
-.PHONY: setup run test lint typecheck pytest migrate clean test-tools
+.PHONY: setup run test lint typecheck pytest pytest-postgres migrate clean test-tools
 
 setup: $(VENV)/.installed migrate
 
@@ -32,6 +32,15 @@ typecheck: $(VENV)/.installed
 pytest: setup
 	$(PY) -m pytest $(PYTEST_ARGS)
 
+# The same tests on PostgreSQL (the production database) when a server answers at
+# TEST_POSTGRES_URL; on a laptop without one this step says so and passes.
+TEST_POSTGRES_URL ?= postgres://postgres@127.0.0.1:5432/test
+pytest-postgres: setup
+	@if $(PY) -c 'import psycopg, sys; psycopg.connect(sys.argv[1], connect_timeout=2).close()' \
+	    '$(TEST_POSTGRES_URL)' 2>/dev/null; then \
+	  DATABASE_URL='$(TEST_POSTGRES_URL)' $(PY) -m pytest -p no:cacheprovider $(PYTEST_ARGS); \
+	else echo "no PostgreSQL at $(TEST_POSTGRES_URL): skipping the PostgreSQL run"; fi
+
 # Tools the tests use from the system: the compose checker (Debian's docker-compose), where
 # apt is available and we are root; elsewhere those tests are skipped.
 test-tools:
@@ -41,7 +50,7 @@ test-tools:
 	      apt-get install -y -q --no-install-recommends docker-compose >/dev/null; } ; } || \
 	  echo "docker-compose unavailable: compose checks will be skipped"
 
-test: setup test-tools lint typecheck pytest
+test: setup test-tools lint typecheck pytest pytest-postgres
 
 clean:
 	rm -rf $(VENV) var staticfiles .mypy_cache .ruff_cache .pytest_cache

@@ -263,3 +263,44 @@ def test_a_worker_killed_mid_run_loses_nothing(
     print(f"duplicates after SIGKILL: {duplicates}")
     assert duplicates <= 50, "at most the one request in flight may repeat"
     wait_for(lambda: len(all_executions(e2e_api, flow_id)) == len(records), 60, "all executions")
+
+
+def test_a_failed_execution_is_retried_from_its_failed_step(
+    e2e_api: APIClient,
+    kafka_broker: Any,
+    bloomreach_standin: Any,
+    celery_worker: Process,
+    trigger_runner: Process,
+) -> None:
+    topic = f"retry-{uuid.uuid4().hex[:8]}"
+    create_topic(kafka_broker.bootstrap, topic, partitions=1)
+    records = [r for r in sample_records() if b'"user_id": "u-' in r[1]][:20]
+    expected = expected_commands(records)
+    bloomreach_standin.configure(fail_next=1000, fail_status=403)
+    flow_id = make_flow(e2e_api, kafka_broker.bootstrap, topic, bloomreach_standin.url)
+    produce(kafka_broker.bootstrap, topic, records)
+    wait_for(
+        lambda: len(all_executions(e2e_api, flow_id, status="failed")) == len(expected),
+        60,
+        "every event to fail on the 403",
+    )
+    failed = all_executions(e2e_api, flow_id, status="failed")[0]
+    assert failed["failed_node"] == "bloomreach"
+    assert "403" in failed["error"] or "permission" in failed["error"].lower()
+    assert bloomreach_standin.stats()["commands"] == 0
+
+    bloomreach_standin.configure()
+    response = e2e_api.post(f"/api/v1/executions/{failed['id']}/retry/")
+    assert response.status_code == 202, response.content
+    wait_for(
+        lambda: e2e_api.get(f"/api/v1/executions/{failed['id']}/").json()["status"] == "succeeded",
+        30,
+        "the retried execution to succeed",
+    )
+    detail = e2e_api.get(f"/api/v1/executions/{failed['id']}/").json()
+    assert detail["attempts"] == 2
+    assert [s["node_id"] for s in detail["steps"]] == ["in", "transform", "bloomreach"]
+    assert bloomreach_standin.stats()["commands"] == 1
+    again = e2e_api.post(f"/api/v1/executions/{failed['id']}/retry/")
+    assert again.status_code == 400
+    assert "only failed executions" in again.json()["error"]
