@@ -9,9 +9,11 @@ caller writes it with `PemFiles` only when a client is actually made.
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import tempfile
+import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -19,6 +21,9 @@ from typing import Any, TypeVar
 from components.base import ConfigError
 
 ClientT = TypeVar("ClientT")
+
+# librdkafka's own log lines go through Python logging instead of raw stderr.
+librdkafka_logger = logging.getLogger("components.kafka.librdkafka")
 
 SECURITY_PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
 SASL_MECHANISMS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
@@ -97,10 +102,19 @@ def resolve_bootstrap(config: Mapping[str, Any], settings: Mapping[str, Any]) ->
 
 
 def resolve_topic(config: Mapping[str, Any]) -> str:
+    """The step's topic; ConfigError when it is missing or breaks Kafka's naming rule."""
     topic = _text(config, "topic")
     if not topic:
         raise ConfigError("topic", "this field is required")
+    # Kafka's own rule. It also keeps a "^" out: librdkafka would read that as a regex.
+    if len(topic) > 249 or not all(c.isascii() and (c.isalnum() or c in "._-") for c in topic):
+        raise ConfigError("topic", "may hold only letters, digits, '.', '_' and '-'")
     return topic
+
+
+def unique_client_id(role: str, flow_id: int, node_id: str) -> str:
+    """A `client.id` unique per client, so broker logs and quotas tell trigger runners apart."""
+    return f"tributary-{role}-{flow_id}-{node_id}-{uuid.uuid4().hex[:8]}"
 
 
 def _require_secret(credential: Mapping[str, Any], key: str, why: str) -> str:
@@ -227,6 +241,14 @@ def producer_config(
         "message.timeout.ms": delivery_timeout,
     }
     return ClientConfig(properties, base.pems)
+
+
+def with_properties(client: ClientConfig, **extra: Any) -> ClientConfig:
+    """`client` plus callbacks or properties that are not part of the step's settings.
+
+    Every client logs through `librdkafka_logger`; `extra` may add or override properties.
+    """
+    return ClientConfig({**client.properties, "logger": librdkafka_logger, **extra}, client.pems)
 
 
 def redacted(properties: Mapping[str, Any]) -> dict[str, Any]:
