@@ -14,5 +14,9 @@ class ServiceError(Exception):
         self.details = details or {}
 
 
+class Forbidden(ServiceError):
+    status_code = 403
+
+
 class Conflict(ServiceError):
     status_code = 409

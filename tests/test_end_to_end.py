@@ -18,7 +18,7 @@ from rest_framework.test import APIClient
 from config.services import create_topic
 from flows.demo import SAMPLE_EVENTS, TRANSFORM
 from flows.engine.redis import get_redis
-from flows.engine.runner import CONSUMERS_KEY
+from flows.engine.runner import consumers_key
 from flows.services.workspaces import create_workspace
 from tests.factories import (
     bloomreach_credential_fields,
@@ -121,7 +121,7 @@ def make_flow(api: APIClient, bootstrap: str, topic: str, standin_url: str) -> i
 
 
 def consuming(flow_id: int) -> bool:
-    return get_redis().hexists(CONSUMERS_KEY, str(flow_id))
+    return get_redis().hexists(consumers_key(), str(flow_id))
 
 
 def all_executions(api: APIClient, flow_id: int, **params: Any) -> list[dict[str, Any]]:

@@ -90,6 +90,9 @@ class CredentialViewSet(viewsets.ModelViewSet[Credential]):
             workspace, data["name"], data["type"], data.get("fields", {})
         )
 
+    def perform_destroy(self, instance: Credential) -> None:
+        credential_services.delete_credential(instance)
+
     @extend_schema(request=s.CredentialUpdateSerializer)
     def partial_update(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         credential = self.get_object()

@@ -15,6 +15,7 @@ import orjson
 from components.base import TriggerRecord
 from flows.choices import StepStatus
 from flows.engine.clipping import clip
+from flows.engine.redis import key
 from flows.graph import Plan
 
 
@@ -55,7 +56,7 @@ class Job(TypedDict):
 
 
 def done_key(batch_id: str) -> str:
-    return f"tributary:batch:{batch_id}:done"
+    return key("batch", batch_id, "done")
 
 
 def summary_of(body: Any) -> str:

@@ -12,11 +12,11 @@ from typing import Any
 import orjson
 from django.conf import settings
 
-from flows.engine.redis import get_redis
+from flows.engine.redis import get_redis, key
 
 
 def _key(version_id: int, node_id: str, message_id: str) -> str:
-    return f"tributary:ledger:{version_id}:{node_id}:{message_id}"
+    return key("ledger", version_id, node_id, message_id)
 
 
 def delivered_outputs(

@@ -8,6 +8,11 @@ from django.conf import settings
 _clients: dict[int, redis.Redis] = {}
 
 
+def key(*parts: object) -> str:
+    """A Redis key under this installation's prefix."""
+    return ":".join([settings.TRIBUTARY_REDIS_PREFIX, *(str(p) for p in parts)])
+
+
 def get_redis() -> redis.Redis:
     """A Redis client for this process (a forked child makes its own connection pool)."""
     pid = os.getpid()

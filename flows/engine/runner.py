@@ -19,7 +19,7 @@ from components.base import StepError, Trigger, TriggerRecord
 from flows.choices import FlowStatus
 from flows.engine import instances
 from flows.engine.jobs import Job, job_from_records
-from flows.engine.redis import get_redis
+from flows.engine.redis import get_redis, key
 from flows.graph import Plan, plan_for
 from flows.models import Flow, FlowVersion
 from flows.services.flows import fail_flow
@@ -29,8 +29,11 @@ logger = logging.getLogger(__name__)
 # How long a stopping consumer still waits for its batch in flight before closing without
 # committing (the batch is then read again on restart; the ledger prevents re-sends).
 STOP_GRACE_SECONDS = 10.0
-# Hash flow id -> version id of the flows a runner is consuming right now (for the API and UI).
-CONSUMERS_KEY = "tributary:consumers"
+
+
+def consumers_key() -> str:
+    """Hash flow id -> version id of the flows a runner is consuming right now."""
+    return key("consumers")
 
 
 def dispatch(job: Job) -> None:
@@ -75,7 +78,7 @@ class FlowConsumer(threading.Thread):
         assert opened is not None
         plan, trigger, _ = opened
         logger.info("flow %s: consuming (version %s)", self.flow_id, self.version_id)
-        get_redis().hset(CONSUMERS_KEY, str(self.flow_id), str(self.version_id))
+        get_redis().hset(consumers_key(), str(self.flow_id), str(self.version_id))
         try:
             while not self.stopping.is_set():
                 try:
@@ -97,7 +100,7 @@ class FlowConsumer(threading.Thread):
                     return
         finally:
             trigger.close()
-            get_redis().hdel(CONSUMERS_KEY, str(self.flow_id))
+            get_redis().hdel(consumers_key(), str(self.flow_id))
             logger.info("flow %s: consumer closed", self.flow_id)
 
     def _commit(self, trigger: Trigger, records: list[TriggerRecord]) -> None:

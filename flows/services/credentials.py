@@ -8,8 +8,8 @@ from jsonschema import Draft202012Validator
 
 from components.registry import all_descriptors
 from flows.crypto import decrypt_fields, encrypt_fields
-from flows.errors import ServiceError
-from flows.models import Credential, Workspace
+from flows.errors import Conflict, ServiceError
+from flows.models import Credential, Flow, Workspace
 
 MASK = "••••••"
 
@@ -80,6 +80,25 @@ def update_credential(
         update.append("encrypted")
     credential.save(update_fields=update)
     return credential
+
+
+def delete_credential(credential: Credential) -> None:
+    """Delete a credential no flow draft or running version refers to."""
+    users = [
+        flow.name
+        for flow in Flow.objects.filter(workspace_id=credential.workspace_id).select_related(
+            "active_version"
+        )
+        for graph in (flow.graph, flow.active_version.graph if flow.active_version else None)
+        if graph and any(n.get("credential") == credential.id for n in graph.get("nodes", []))
+    ]
+    if users:
+        names = ", ".join(sorted(set(users)))
+        raise Conflict(
+            f"credential {credential.name!r} is used by: {names}; change those flows first",
+            {"flows": sorted(set(users))},
+        )
+    credential.delete()
 
 
 def credential_fields(credential: Credential) -> dict[str, Any]:

@@ -5,7 +5,7 @@ from django.db import transaction
 from django.db.models import QuerySet
 
 from flows.choices import Role
-from flows.errors import ServiceError
+from flows.errors import Forbidden, ServiceError
 from flows.models import Membership, Workspace
 
 AnyUser = User | AnonymousUser
@@ -54,5 +54,5 @@ def writable_workspace(user: AnyUser, workspace_id: int | None) -> Workspace:
             raise ServiceError("no such workspace", {"workspace": "not found"})
         workspace = found
     if role_in(user, workspace.id) == Role.VIEWER:
-        raise ServiceError("viewers cannot change this workspace", {"workspace": "read-only"})
+        raise Forbidden("viewers cannot change this workspace", {"workspace": "read-only"})
     return workspace

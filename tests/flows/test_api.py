@@ -167,6 +167,16 @@ def test_credentials_are_write_only(api: APIClient) -> None:
     assert "rotated" not in patched.content.decode()
 
 
+def test_a_credential_in_use_cannot_be_deleted(api: APIClient) -> None:
+    flow = create_flow(api)
+    credential = flow["graph"]["nodes"][2]["credential"]
+    refused = api.delete(f"/api/v1/credentials/{credential}/")
+    assert refused.status_code == 409
+    assert "Shop events" in refused.json()["error"]
+    api.delete(f"/api/v1/flows/{flow['id']}/")
+    assert api.delete(f"/api/v1/credentials/{credential}/").status_code == 204
+
+
 def test_a_credential_of_another_workspace_cannot_be_used(
     api: APIClient, other_api: APIClient
 ) -> None:
@@ -211,7 +221,8 @@ def test_viewers_read_but_cannot_change(api: APIClient, viewer_api: APIClient) -
     assert viewer_api.post(f"/api/v1/flows/{flow['id']}/publish/").status_code == 403
     assert viewer_api.delete(f"/api/v1/flows/{flow['id']}/").status_code == 403
     response = viewer_api.post("/api/v1/flows/", {"name": "x"}, format="json")
-    assert response.status_code == 400
+    assert response.status_code == 403
+    assert "viewers" in response.json()["error"]
 
 
 def _execution_for(flow_id: int) -> Execution:
