@@ -141,14 +141,16 @@ def main() -> int:
     signal.signal(signal.SIGTERM, on_signal)
 
     bloomreach_url = f"http://127.0.0.1:{bloomreach_port}"
-    setup = subprocess.run(
-        manage("setup_demo", "--bloomreach-url", bloomreach_url), env=env, cwd=ROOT, check=False
-    )
-    if setup.returncode != 0:
-        say("supervisor", "setting up the demo failed; see above")
-        for service in embedded:
-            service.stop()
-        return setup.returncode
+    for step in (
+        manage("migrate", "--noinput", "-v", "0"),
+        manage("setup_demo", "--bloomreach-url", bloomreach_url),
+    ):
+        done = subprocess.run(step, env=env, cwd=ROOT, check=False)
+        if done.returncode != 0:
+            say("supervisor", f"{' '.join(step[2:])} failed; see above")
+            for service in embedded:
+                service.stop()
+            return done.returncode
 
     bind = env.get("BIND_HOST", "127.0.0.1")
     supervisor.add(
