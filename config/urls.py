@@ -1,9 +1,10 @@
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib import admin
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.urls import include, path, re_path
-from django.views.generic import TemplateView
+from django.views.decorators.csrf import ensure_csrf_cookie
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from flows.metrics import metrics_view
@@ -11,6 +12,21 @@ from flows.metrics import metrics_view
 
 def healthz(request: HttpRequest) -> HttpResponse:
     return JsonResponse({"status": "ok"})
+
+
+@ensure_csrf_cookie
+def spa_index(request: HttpRequest) -> HttpResponse:
+    """The built single-page app (or a placeholder before `npm run build`), served as is.
+
+    The CSRF cookie is set here so the app can send it back on its first POST.
+    """
+    built = settings.FRONTEND_DIST / "index.html"
+    page = (
+        built if built.exists() else settings.BASE_DIR / "frontend" / "placeholder" / "index.html"
+    )
+    response = HttpResponse(page.read_bytes(), content_type="text/html; charset=utf-8")
+    response["Cache-Control"] = "no-cache"
+    return response
 
 
 def api_not_found(request: HttpRequest, rest: str = "") -> HttpResponse:
@@ -26,5 +42,5 @@ urlpatterns = [
     path("metrics", metrics_view, name="metrics"),
     path("healthz", healthz, name="healthz"),
     # The single-page app handles every other path.
-    re_path(r"^(?!static/).*$", TemplateView.as_view(template_name="index.html"), name="app"),
+    re_path(r"^(?!static/).*$", spa_index, name="app"),
 ]

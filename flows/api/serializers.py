@@ -46,6 +46,9 @@ class FlowSerializer(serializers.ModelSerializer[Flow]):
     workspace = serializers.IntegerField(source="workspace_id", required=False)
     graph = serializers.JSONField(required=False)
     active_version = serializers.SerializerMethodField()
+    last_hour = serializers.SerializerMethodField()
+    last_activity = serializers.SerializerMethodField()
+    consuming = serializers.SerializerMethodField()
 
     class Meta:
         model = Flow
@@ -57,6 +60,9 @@ class FlowSerializer(serializers.ModelSerializer[Flow]):
             "status",
             "status_reason",
             "active_version",
+            "last_hour",
+            "last_activity",
+            "consuming",
             "created_at",
             "updated_at",
         ]
@@ -64,6 +70,19 @@ class FlowSerializer(serializers.ModelSerializer[Flow]):
 
     def get_active_version(self, obj: Flow) -> int | None:
         return obj.active_version.number if obj.active_version else None
+
+    def get_last_hour(self, obj: Flow) -> dict[str, int] | None:
+        """Counts of the last hour; lists carry them (annotated in the one list query)."""
+        if not hasattr(obj, "in_last_hour"):
+            return None
+        return {key: getattr(obj, f"{key}_last_hour") for key in ("in", "out", "failed")}
+
+    def get_last_activity(self, obj: Flow) -> str | None:
+        value = getattr(obj, "last_activity", None)
+        return value.isoformat() if value else None
+
+    def get_consuming(self, obj: Flow) -> bool:
+        return obj.id in self.context.get("consuming", set())
 
 
 class FlowVersionSerializer(serializers.ModelSerializer[FlowVersion]):
@@ -125,6 +144,7 @@ class ExecutionDetailSerializer(ExecutionSerializer):
 class ExecutionFilterSerializer(serializers.Serializer[Any]):
     status = serializers.ChoiceField(choices=ExecutionStatus.choices, required=False)
     since = serializers.DateTimeField(required=False)
+    until = serializers.DateTimeField(required=False)
     search = serializers.CharField(required=False, max_length=200)
 
 
@@ -141,6 +161,14 @@ class CodeRunSerializer(serializers.Serializer[Any]):
             if key in value and not isinstance(value[key], dict):
                 raise serializers.ValidationError(f'"{key}" must be an object')
         return value
+
+
+class CodeCheckSerializer(serializers.Serializer[Any]):
+    code = serializers.CharField(trim_whitespace=False, max_length=200_000, allow_blank=True)
+
+
+class SamplesRequestSerializer(serializers.Serializer[Any]):
+    count = serializers.IntegerField(min_value=1, max_value=100, default=10)
 
 
 class TokenRequestSerializer(serializers.Serializer[Any]):

@@ -13,6 +13,8 @@ router.register("executions", views.ExecutionViewSet, basename="execution")
 
 urlpatterns = [
     path("auth/token/", views.TokenView.as_view(), name="auth-token"),
+    path("auth/session/", views.SessionView.as_view(), name="auth-session"),
+    path("code/check/", views.CodeCheckView.as_view(), name="code-check"),
     path("components/", views.ComponentListView.as_view(), name="components"),
     path("code/run/", views.CodeRunView.as_view(), name="code-run"),
     path("", include(router.urls)),

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.contrib.auth import authenticate
+from django.contrib.auth import authenticate, login, logout
 from django.db.models import Q, QuerySet
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.authtoken.models import Token
 from rest_framework.decorators import action
+from rest_framework.exceptions import NotAuthenticated
 from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -22,10 +23,12 @@ from flows.api import serializers as s
 from flows.api.permissions import WorkspaceRole
 from flows.errors import ServiceError
 from flows.models import Credential, Execution, Flow, Workspace
+from flows.selectors import consuming_flow_ids, with_activity
 from flows.services import credentials as credential_services
 from flows.services import executions as execution_services
 from flows.services import flows as flow_services
-from flows.services.code import run_user_code
+from flows.services.code import check_user_code, run_user_code
+from flows.services.samples import fetch_trigger_samples
 from flows.services.workspaces import workspaces_of, writable_workspace
 
 
@@ -55,6 +58,53 @@ class TokenView(APIView):
         return Response({"token": token.key})
 
 
+class SessionView(APIView):
+    """Browser login: who am I (GET), log in (POST), log out (DELETE)."""
+
+    permission_classes = [AllowAny]
+    throttle_classes = [LoginThrottle]
+
+    def get_throttles(self) -> list[Any]:
+        return super().get_throttles() if self.request.method == "POST" else []
+
+    @extend_schema(responses={200: dict})
+    def get(self, request: Request) -> Response:
+        if not request.user.is_authenticated:
+            raise NotAuthenticated("not logged in")
+        return Response(session_view(request))
+
+    @extend_schema(request=s.TokenRequestSerializer, responses={200: dict})
+    def post(self, request: Request) -> Response:
+        data = s.TokenRequestSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        user = authenticate(
+            request,
+            username=data.validated_data["username"],
+            password=data.validated_data["password"],
+        )
+        if user is None or not user.is_active:
+            raise ServiceError("wrong username or password")
+        login(request._request, user)
+        request.user = user
+        return Response(session_view(request))
+
+    @extend_schema(request=None, responses={204: None})
+    def delete(self, request: Request) -> Response:
+        logout(request._request)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+def session_view(request: Request) -> dict[str, Any]:
+    user = request.user
+    workspaces = s.WorkspaceSerializer(
+        workspaces_of(user), many=True, context={"request": request}
+    ).data
+    return {
+        "user": {"id": user.pk, "username": user.get_username(), "is_staff": user.is_staff},
+        "workspaces": workspaces,
+    }
+
+
 class WorkspaceViewSet(viewsets.ReadOnlyModelViewSet[Workspace]):
     serializer_class = s.WorkspaceSerializer
 
@@ -71,8 +121,17 @@ class ComponentListView(APIView):
 
 
 def scoped(queryset: QuerySet[Any], request: Request, path: str = "workspace") -> QuerySet[Any]:
-    """Limit to the caller's workspaces, so other workspaces' objects are 404, never shown."""
-    return queryset.filter(**{f"{path}__in": workspaces_of(request.user)})
+    """Limit to the caller's workspaces, so other workspaces' objects are 404, never shown.
+
+    `?workspace=<id>` narrows a list to one of them (the UI's workspace switcher).
+    """
+    queryset = queryset.filter(**{f"{path}__in": workspaces_of(request.user)})
+    workspace = request.query_params.get("workspace")
+    if workspace:
+        if not workspace.isdigit():
+            raise ServiceError("workspace must be a workspace id", {"workspace": "invalid"})
+        queryset = queryset.filter(**{f"{path}_id": int(workspace)})
+    return queryset
 
 
 class CredentialViewSet(viewsets.ModelViewSet[Credential]):
@@ -113,10 +172,17 @@ class FlowViewSet(viewsets.ModelViewSet[Flow]):
 
     def get_queryset(self) -> QuerySet[Flow]:
         queryset = scoped(Flow.objects.select_related("active_version"), self.request)
-        search = self.request.query_params.get("search")
-        if self.action == "list" and search:
-            queryset = queryset.filter(name__icontains=search)
+        if self.action == "list":
+            search = self.request.query_params.get("search")
+            if search:
+                queryset = queryset.filter(name__icontains=search)
+            queryset = with_activity(queryset)
         return queryset
+
+    def get_serializer_context(self) -> dict[str, Any]:
+        context = super().get_serializer_context()
+        context["consuming"] = consuming_flow_ids()
+        return context
 
     def perform_create(self, serializer: BaseSerializer[Flow]) -> None:
         data = serializer.validated_data
@@ -178,21 +244,39 @@ class FlowViewSet(viewsets.ModelViewSet[Flow]):
             queryset = queryset.filter(status=status_filter)
         if since := filters.validated_data.get("since"):
             queryset = queryset.filter(started_at__gte=since)
+        if until := filters.validated_data.get("until"):
+            queryset = queryset.filter(started_at__lt=until)
         if search := filters.validated_data.get("search"):
             queryset = queryset.filter(Q(summary__icontains=search) | Q(error__icontains=search))
         page = self.paginate_queryset(queryset.order_by("-started_at", "-id"))  # type: ignore[arg-type]
         return self.get_paginated_response(s.ExecutionSerializer(page, many=True).data)
 
+    @extend_schema(request=None, responses=s.FlowSerializer)
+    @action(detail=True, methods=["post"])
+    def duplicate(self, request: Request, pk: str) -> Response:
+        user = request.user if request.user.is_authenticated else None
+        copy = flow_services.duplicate_flow(self.get_object(), user)
+        return Response(self.get_serializer(copy).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=s.SamplesRequestSerializer, responses={200: dict})
+    @action(detail=True, methods=["post"])
+    def samples(self, request: Request, pk: str) -> Response:
+        data = s.SamplesRequestSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        messages = fetch_trigger_samples(self.get_object(), data.validated_data["count"])
+        return Response({"messages": messages})
+
+    @extend_schema(responses={200: dict})
+    @action(detail=True, methods=["get"])
+    def throughput(self, request: Request, pk: str) -> Response:
+        window = _int_param(request, "window", 3600, 60, 7 * 24 * 3600)
+        bucket = _int_param(request, "bucket", 60, 1, 24 * 3600)
+        return Response(execution_services.throughput(self.get_object(), window, bucket))
+
     @extend_schema(responses={200: dict})
     @action(detail=True, methods=["get"])
     def stats(self, request: Request, pk: str) -> Response:
-        try:
-            window = int(request.query_params.get("window", 3600))
-        except ValueError:
-            raise ServiceError(
-                "window must be a number of seconds", {"window": "invalid"}
-            ) from None
-        window = max(60, min(window, 7 * 24 * 3600))
+        window = _int_param(request, "window", 3600, 60, 7 * 24 * 3600)
         return Response(execution_services.flow_stats(self.get_object(), window))
 
 
@@ -209,6 +293,25 @@ class ExecutionViewSet(mixins.RetrieveModelMixin, viewsets.GenericViewSet[Execut
     def retry(self, request: Request, pk: str) -> Response:
         execution = execution_services.retry_execution(self.get_object())
         return Response(s.ExecutionSerializer(execution).data, status=status.HTTP_202_ACCEPTED)
+
+
+def _int_param(request: Request, name: str, default: int, low: int, high: int) -> int:
+    raw = request.query_params.get(name)
+    if raw is None:
+        return default
+    if not raw.isdigit():
+        raise ServiceError(f"{name} must be a whole number", {name: "invalid"})
+    return max(low, min(int(raw), high))
+
+
+class CodeCheckView(APIView):
+    """Compile transform code without running it: problems with their lines."""
+
+    @extend_schema(request=s.CodeCheckSerializer, responses={200: dict})
+    def post(self, request: Request) -> Response:
+        data = s.CodeCheckSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        return Response({"problems": check_user_code(data.validated_data["code"])})
 
 
 class CodeRunView(APIView):

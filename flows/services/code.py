@@ -20,3 +20,10 @@ def run_user_code(code: str, message: dict[str, Any]) -> CodeRunResult:
         "meta": message.get("meta") or {},
     }
     return run_code(code, full, limits=limits_from_settings(runtime_settings()))
+
+
+def check_user_code(code: str) -> list[dict[str, Any]]:
+    """Compile-time problems of transform code, each with its line; nothing is executed."""
+    from components.code import check_code
+
+    return [{"line": problem.line, "message": problem.message} for problem in check_code(code)]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import uuid
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.db.models import Count
@@ -140,3 +140,28 @@ def flow_stats(flow: Flow, window_seconds: int = 3600) -> dict[str, Any]:
             "p99": _percentile(processing, 0.99),
         },
     }
+
+
+def throughput(flow: Flow, window_seconds: int, bucket_seconds: int) -> dict[str, Any]:
+    """Executions per time bucket over the window, oldest first, empty buckets included."""
+    bucket_seconds = max(bucket_seconds, window_seconds // 1000 or 1)
+    now = timezone.now().timestamp()
+    start = now - window_seconds
+    buckets = window_seconds // bucket_seconds + 1
+    counts = [{"in": 0, "out": 0, "failed": 0} for _ in range(buckets)]
+    since = datetime.fromtimestamp(start, tz=UTC)
+    rows = Execution.objects.filter(flow=flow, started_at__gte=since).values_list(
+        "started_at", "status"
+    )
+    for started_at, status in rows.iterator(chunk_size=5000):
+        index = min(buckets - 1, int((started_at.timestamp() - start) // bucket_seconds))
+        counts[index]["in"] += 1
+        if status == ExecutionStatus.SUCCEEDED:
+            counts[index]["out"] += 1
+        elif status == ExecutionStatus.FAILED:
+            counts[index]["failed"] += 1
+    points = [
+        {"t": datetime.fromtimestamp(start + i * bucket_seconds, tz=UTC).isoformat(), **c}
+        for i, c in enumerate(counts)
+    ]
+    return {"bucket_seconds": bucket_seconds, "points": points}

@@ -122,3 +122,10 @@ def fail_flow(flow_id: int, reason: str) -> None:
     Flow.objects.filter(id=flow_id, status=FlowStatus.RUNNING).update(
         status=FlowStatus.FAILED, status_reason=reason[:2000]
     )
+
+
+def duplicate_flow(flow: Flow, user: User | None = None) -> Flow:
+    """A new draft with the same graph; versions and executions stay with the original."""
+    return Flow.objects.create(
+        workspace=flow.workspace, name=f"{flow.name} (copy)", graph=flow.graph, created_by=user
+    )
