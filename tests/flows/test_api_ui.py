@@ -56,9 +56,11 @@ def test_lists_filter_by_workspace(api: APIClient, user: User, workspace: Worksp
     second = create_workspace("Second team", user)
     api.post("/api/v1/flows/", {"name": "one"}, format="json")
     api.post("/api/v1/flows/", {"name": "two", "workspace": second.id}, format="json")
-    names = lambda ws: [
-        f["name"] for f in api.get("/api/v1/flows/", {"workspace": ws}).json()["results"]
-    ]  # noqa: E731
+
+    def names(workspace_id: int | str) -> list[str]:
+        listed = api.get("/api/v1/flows/", {"workspace": workspace_id}).json()["results"]
+        return [f["name"] for f in listed]
+
     assert names(workspace.id) == ["one"]
     assert names(second.id) == ["two"]
     assert api.get("/api/v1/flows/", {"workspace": "x"}).status_code == 400
