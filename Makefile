@@ -4,9 +4,9 @@ VENV := .venv
 PY := $(VENV)/bin/python
 export DJANGO_SETTINGS_MODULE := config.settings
 
-.PHONY: setup run test lint typecheck pytest pytest-postgres migrate clean test-tools
+.PHONY: setup run test lint typecheck pytest pytest-postgres migrate clean test-tools frontend frontend-test
 
-setup: $(VENV)/.installed migrate
+setup: $(VENV)/.installed frontend migrate
 
 $(VENV)/.installed: pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ is needed"'
@@ -14,6 +14,14 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install --quiet --disable-pip-version-check uv
 	$(VENV)/bin/uv pip install --quiet --python $(PY) -r pyproject.toml --extra dev
 	touch $@
+
+# The single-page app, built with Vite into frontend/dist (served by Django).
+FRONTEND_SOURCES := $(shell find frontend/src frontend/index.html frontend/package.json frontend/package-lock.json frontend/vite.config.ts -type f 2>/dev/null)
+frontend: $(if $(wildcard frontend/package.json),frontend/dist/index.html,)
+frontend/dist/index.html: $(FRONTEND_SOURCES)
+	@command -v npm >/dev/null || { echo "npm (Node.js 20+) is needed to build the web UI"; exit 1; }
+	cd frontend && npm ci --no-audit --no-fund --loglevel=error && npm run build
+	@touch $@
 
 migrate: $(VENV)/.installed
 	$(PY) manage.py migrate --noinput -v 0
@@ -41,16 +49,24 @@ pytest-postgres: setup
 	  DATABASE_URL='$(TEST_POSTGRES_URL)' $(PY) -m pytest -p no:cacheprovider $(PYTEST_ARGS); \
 	else echo "no PostgreSQL at $(TEST_POSTGRES_URL): skipping the PostgreSQL run"; fi
 
-# Tools the tests use from the system: the compose checker (Debian's docker-compose), where
-# apt is available and we are root; elsewhere those tests are skipped.
+# Tools the tests use from the system, installed from Debian's packages where apt is there
+# and we are root: Chromium for the browser tests (driven by Playwright, never downloaded by
+# it) and the compose checker. Elsewhere the tests that need them are skipped.
+SYSTEM_TOOLS := $(if $(wildcard /usr/bin/chromium),,chromium) \
+	$(if $(shell command -v docker-compose 2>/dev/null),,docker-compose)
 test-tools:
-	@command -v docker-compose >/dev/null || docker compose version >/dev/null 2>&1 || \
-	  { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
-	    { apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive \
-	      apt-get install -y -q --no-install-recommends docker-compose >/dev/null; } ; } || \
-	  echo "docker-compose unavailable: compose checks will be skipped"
+	@if [ -n "$(strip $(SYSTEM_TOOLS))" ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "installing $(strip $(SYSTEM_TOOLS)) from Debian's packages"; \
+	    apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive \
+	      apt-get install -y -q --no-install-recommends $(SYSTEM_TOOLS) >/dev/null; \
+	  else echo "missing $(strip $(SYSTEM_TOOLS)): the tests needing them will be skipped"; fi; \
+	fi
 
-test: setup test-tools lint typecheck pytest pytest-postgres
+frontend-test: frontend
+	$(if $(wildcard frontend/package.json),cd frontend && npm test,@echo "no front end yet")
+
+test: setup test-tools lint typecheck frontend-test pytest pytest-postgres
 
 clean:
 	rm -rf $(VENV) var staticfiles .mypy_cache .ruff_cache .pytest_cache
