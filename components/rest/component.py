@@ -36,8 +36,9 @@ DEFAULT_API_KEY_HEADER = "X-API-Key"
 CONFIG_SCHEMA: dict[str, Any] = {
     "type": "object",
     "properties": {
-        "method": {"type": "string", "enum": list(METHODS), "default": "POST"},
+        "method": {"title": "Method", "type": "string", "enum": list(METHODS), "default": "POST"},
         "url": {
+            "title": "URL",
             "type": "string",
             "minLength": 1,
             "description": "May contain {{ expr }} placeholders, e.g. "
@@ -45,24 +46,28 @@ CONFIG_SCHEMA: dict[str, Any] = {
             "percent-encoded.",
         },
         "headers": {
+            "title": "Headers",
             "type": "object",
             "additionalProperties": {"type": "string"},
             "default": {},
             "description": "Header values may contain {{ expr }} placeholders.",
         },
         "body": {
+            "title": "Body (JSONata)",
             "type": ["string", "null"],
             "default": None,
             "description": "JSONata expression whose value is sent as JSON. Empty: send the "
             "message body (POST/PUT/PATCH) or nothing (GET/DELETE).",
         },
         "timeout_seconds": {
+            "title": "Timeout (s)",
             "type": "number",
             "exclusiveMinimum": 0,
             "maximum": 300,
             "default": 10,
         },
         "retries": {
+            "title": "Retries",
             "type": "integer",
             "minimum": 0,
             "maximum": 20,
@@ -71,6 +76,7 @@ CONFIG_SCHEMA: dict[str, Any] = {
             "retried (0: a single attempt).",
         },
         "on_client_error": {
+            "title": "On other 4xx",
             "type": "string",
             "enum": ["fail", "pass"],
             "default": "fail",
@@ -85,16 +91,27 @@ CONFIG_SCHEMA: dict[str, Any] = {
 CREDENTIAL_SCHEMA: dict[str, Any] = {
     "type": "object",
     "properties": {
-        "auth_type": {"type": "string", "enum": list(AUTH_TYPES), "default": "none"},
-        "username": {"type": "string", "description": "basic"},
-        "password": {"type": "string", "secret": True, "description": "basic"},
-        "token": {"type": "string", "secret": True, "description": "bearer"},
+        "auth_type": {
+            "title": "Authentication",
+            "type": "string",
+            "enum": list(AUTH_TYPES),
+            "default": "none",
+        },
+        "username": {"title": "Username", "type": "string", "description": "basic"},
+        "password": {"title": "Password", "type": "string", "secret": True, "description": "basic"},
+        "token": {
+            "title": "Bearer token",
+            "type": "string",
+            "secret": True,
+            "description": "bearer",
+        },
         "header_name": {
+            "title": "Header name",
             "type": "string",
             "default": DEFAULT_API_KEY_HEADER,
             "description": "api_key: the header that carries the key",
         },
-        "api_key": {"type": "string", "secret": True, "description": "api_key"},
+        "api_key": {"title": "API key", "type": "string", "secret": True, "description": "api_key"},
     },
     "required": ["auth_type"],
     "additionalProperties": False,
