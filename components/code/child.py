@@ -4,7 +4,7 @@ Started by `components.code.sandbox` as `python -E -s -m components.code.child '
 with an empty environment. Protocol, newline-delimited JSON over stdin/stdout:
 
     child  -> {"ready": true, "pid": N}                       once, after hardening
-    parent -> {"op": "run", "code": "...", "messages": [...]}
+    parent -> {"op": "run", "code": "...", "scope": "..." | null, "messages": [...]}
     child  -> {"loaded": true, "logs": [...]}                 or {"fatal": ..., "line", "kind"}
     child  -> {"outputs", "logs", "ms", "error", "line", "kind"}   one line per message, in order
     parent -> {"op": "info"}                                  diagnostics for tests and ops
@@ -12,15 +12,21 @@ with an empty environment. Protocol, newline-delimited JSON over stdin/stdout:
 
 One line per message lets the parent attribute a hang to the right message. The child exits
 on stdin EOF (the parent closed the pipe or died) and through PR_SET_PDEATHSIG.
+
+Loaded programs are cached per (scope, code): two flows running the same code never share
+module-level state. A null scope (the editor's "run") loads the code afresh and forgets it.
+
+Start-up order matters: import and warm up everything user code may reach (`modules`),
+confine the process (`confine.harden`), load the seccomp filter, and only then arm the audit
+hook (`audit.arm`), after which nothing may import, open or compile outside a trusted section.
 """
 
 from __future__ import annotations
 
-import contextlib
-import ctypes
 import gc
 import hashlib
 import importlib
+import math
 import os
 import resource
 import signal
@@ -35,19 +41,20 @@ from typing import IO, Any
 
 import orjson
 
-from components.code import restricted
+from components.code import audit, confine, modules, restricted
 
 # Deep enough for real transforms, shallow enough that the C stack is never at risk.
 RECURSION_LIMIT = 250
 COMPILE_RECURSION_LIMIT = 2000
 PROGRAM_CACHE_SIZE = 16
+MAX_ERROR_CHARS = 2000
 # A swallowed CPU-limit exception is raised again every 50 ms of CPU until run() gives up.
 CPU_LIMIT_REPEAT_SECONDS = 0.05
-MAX_OPEN_FILES = 16
+# RLIMIT_CPU, the kernel's backstop for C code that never returns to the interpreter (so the
+# timer's exception cannot be raised), lets a message run this long past the CPU limit.
+KERNEL_CPU_GRACE_SECONDS = 1.0
 _PRELOADED = (
-    *restricted.ALLOWED_MODULES,
-    "collections.abc",
-    "json.decoder",
+    *modules.EXPOSED,
     "_strptime",  # datetime's strptime and strftime import these lazily
     "time",
     "encodings.ascii",
@@ -59,11 +66,6 @@ _ENCODE_OPTIONS = (
     orjson.OPT_NON_STR_KEYS | orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
 )
 _MAX_JSON_DEPTH = 200
-
-_PR_SET_PDEATHSIG = 1
-_PR_SET_NO_NEW_PRIVS = 38
-_CLONE_NEWUSER = 0x10000000
-_CLONE_NEWNET = 0x40000000
 
 
 @dataclass(frozen=True)
@@ -91,13 +93,29 @@ class LoadError(Exception):
 
 
 class CpuTimer:
-    """Per-message CPU limit through ITIMER_PROF, as a context manager around user code."""
+    """Per-message CPU limit through ITIMER_PROF, as a context manager around user code.
+
+    Backed by RLIMIT_CPU: the timer's exception can only be raised between bytecodes, so a
+    single C call that never returns (`sum(itertools.repeat(1))`) would escape it; the
+    kernel then kills the process with SIGXCPU and the parent reports the time limit.
+    The soft limit is kept between `seconds + grace` and `seconds + grace + 1` ahead of the
+    CPU time used, re-armed from what the timer measured rather than with a syscall per
+    message.
+    """
 
     def __init__(self, seconds: float) -> None:
         self.seconds = seconds
         self.armed = False
         self.fired = False
+        self.spent_since_rearm = 0.0
         signal.signal(signal.SIGPROF, self._on_signal)
+        self.rearm_kernel_limit()
+
+    def rearm_kernel_limit(self) -> None:
+        soft = math.ceil(time.process_time() + self.seconds + KERNEL_CPU_GRACE_SECONDS)
+        with audit.GATE.trust():
+            resource.setrlimit(resource.RLIMIT_CPU, (soft, resource.RLIM_INFINITY))
+        self.spent_since_rearm = 0.0
 
     def _on_signal(self, signum: int, frame: types.FrameType | None) -> None:
         # The timer can fire just after user code returned; only raise while it is armed.
@@ -106,6 +124,8 @@ class CpuTimer:
             raise CpuLimitExceeded
 
     def __enter__(self) -> None:
+        if self.spent_since_rearm > 0.5:
+            self.rearm_kernel_limit()
         self.fired = False
         self.armed = True
         signal.setitimer(signal.ITIMER_PROF, self.seconds, CPU_LIMIT_REPEAT_SECONDS)
@@ -114,8 +134,12 @@ class CpuTimer:
         self.stop()
 
     def stop(self) -> None:
+        if not self.armed:
+            return
         self.armed = False
-        signal.setitimer(signal.ITIMER_PROF, 0, 0)
+        remaining, _ = signal.setitimer(signal.ITIMER_PROF, 0, 0)
+        # Once fired, how long the code went on is unknown: re-arm before the next message.
+        self.spent_since_rearm += math.inf if self.fired else self.seconds - remaining
 
 
 @dataclass
@@ -131,6 +155,7 @@ class Worker:
         self.sink = restricted.LogSink()
         self.timer = CpuTimer(config.cpu_seconds)
         self.programs: OrderedDict[str, Program] = OrderedDict()
+        self.generation = 0  # bumped when the cache is dropped (after a MemoryError)
 
     # --- protocol -----------------------------------------------------------------------
 
@@ -142,7 +167,7 @@ class Worker:
                 return  # the parent closed the pipe or died
             request = orjson.loads(line)
             if request.get("op") == "run":
-                self.serve_run(request["code"], request["messages"])
+                self.serve_run(request["code"], request.get("scope"), request["messages"])
             elif request.get("op") == "info":
                 self.send(self.info())
             else:
@@ -154,21 +179,25 @@ class Worker:
             written = os.write(self.out_fd, data)
             data = data[written:]
 
-    def serve_run(self, code: str, messages: list[Any]) -> None:
-        key = hashlib.sha256(code.encode("utf-8", "surrogatepass")).hexdigest()
+    def serve_run(self, code: str, scope: str | None, messages: list[Any]) -> None:
+        # Whatever the previous batch (maybe another flow) did to process-wide state goes.
+        modules.reset_shared_state()
+        # Reading the request was CPU the timer did not see (a large batch takes a while).
+        self.timer.rearm_kernel_limit()
+        batch = Batch(self, code, scope)
         try:
-            self.program(key, code)
+            batch.program()
         except LoadError as error:
             self.send({**error.failure, "logs": self.sink.reset()})
             return
         self.send({"loaded": True, "logs": self.sink.reset()})
         for message in messages:
-            self.send(self.run_message(key, code, message))
+            self.send(self.run_message(batch, message))
 
     # --- programs -----------------------------------------------------------------------
 
-    def program(self, key: str, code: str) -> Program:
-        """The loaded program for `code`, compiling and running its module code on a miss."""
+    def cached_program(self, key: str, code: str) -> Program:
+        """The loaded program for `key`, compiling and running its module code on a miss."""
         program = self.programs.get(key)
         if program is not None:
             self.programs.move_to_end(key)
@@ -183,17 +212,21 @@ class Worker:
         self.sink.reset()
         sys.setrecursionlimit(COMPILE_RECURSION_LIMIT)
         try:
-            module_code = restricted.compile_code(code)
+            with audit.GATE.trust():  # compiling runs no user code
+                module_code = restricted.compile_code(code)
         except restricted.CodeCompileError as error:
             raise LoadError(
                 _failure("compile", error.problem.message, error.problem.line)
             ) from None
         finally:
             sys.setrecursionlimit(RECURSION_LIMIT)
+        self.timer.rearm_kernel_limit()  # compiling is CPU the timer did not see
         namespace = restricted.make_globals(self.sink)
         try:
             with self.timer:
+                audit.GATE.allow_one_exec()
                 exec(module_code, namespace)  # noqa: S102 - restricted code, in the sandbox
+            self.check_violation()
         except BaseException as error:
             self.timer.stop()
             raise LoadError(self.describe(error)) from None
@@ -205,15 +238,16 @@ class Worker:
     def forget_programs(self) -> None:
         # After a MemoryError the module state may be what filled memory: start clean.
         self.programs.clear()
+        self.generation += 1
         gc.collect()
 
     # --- messages -----------------------------------------------------------------------
 
-    def run_message(self, key: str, code: str, message: Any) -> dict[str, Any]:
+    def run_message(self, batch: Batch, message: Any) -> dict[str, Any]:
         self.sink.reset()
         started = time.perf_counter()
         try:
-            program = self.program(key, code)
+            program = batch.program()
         except LoadError as error:
             return {**error.failure, "logs": self.sink.reset(), "ms": _ms_since(started)}
         try:
@@ -221,14 +255,25 @@ class Worker:
                 data = encode_outputs(program.run(message), self.config.max_output_bytes)
             if self.timer.fired:  # user code caught the limit and carried on
                 raise CpuLimitExceeded
+            self.check_violation()
             result = {"outputs": orjson.Fragment(data), "error": None, "line": None, "kind": None}
         except BaseException as error:
             self.timer.stop()
             result = self.describe(error)
         return {**result, "logs": self.sink.reset(), "ms": _ms_since(started)}
 
+    @staticmethod
+    def check_violation() -> None:
+        # User code may have caught the SandboxViolation and carried on: it still fails.
+        if audit.GATE.violation is not None:
+            raise audit.SandboxViolation(audit.GATE.violation)
+
     def describe(self, error: BaseException) -> dict[str, Any]:
-        line = restricted.error_line(error)
+        with audit.GATE.trust():  # reading the traceback's frames runs no user code
+            line = restricted.error_line(error)
+        violation = audit.GATE.take_violation()
+        if violation is not None:
+            return _failure("violation", violation, line)
         if isinstance(error, CpuLimitExceeded):
             limit = self.config.cpu_seconds
             return _failure("time", f"time limit exceeded: more than {limit:g} s of CPU", line)
@@ -238,7 +283,11 @@ class Worker:
             return _failure("memory", f"memory limit exceeded: more than {limit} MB", line)
         if isinstance(error, OutputError):
             return _failure("output", str(error), None)
-        return _failure("exception", f"{type(error).__name__}: {error}", line)
+        try:
+            text = f"{type(error).__name__}: {error}"
+        except BaseException:
+            text = f"{type(error).__name__} (its message could not be shown)"
+        return _failure("exception", text, line)
 
     def info(self) -> dict[str, Any]:
         limits = {
@@ -250,13 +299,44 @@ class Worker:
             "ppid": os.getppid(),
             "env": dict(os.environ),
             "rlimits": limits,
-            "no_new_privs": _proc_status("NoNewPrivs") == "1",
             "recursion_limit": sys.getrecursionlimit(),
             **self.isolation,
         }
 
 
+class Batch:
+    """One run request: its program, loaded again if the cache was dropped mid-batch."""
+
+    def __init__(self, worker: Worker, code: str, scope: str | None) -> None:
+        self.worker = worker
+        self.code = code
+        # A null scope is a one-off run (the editor's button): never cached, never shared.
+        self.key = None if scope is None else _program_key(scope, code)
+        self._program: Program | None = None
+        self._generation = -1
+
+    def program(self) -> Program:
+        worker = self.worker
+        if self._program is None or self._generation != worker.generation:
+            self._generation = worker.generation
+            if self.key is None:
+                self._program = worker.load(self.code)
+            else:
+                self._program = worker.cached_program(self.key, self.code)
+        return self._program
+
+
+def _program_key(scope: str, code: str) -> str:
+    # Length-prefixed: no (scope, code) pair can be made to hash like another one.
+    scope_bytes = scope.encode("utf-8", "surrogatepass")
+    digest = hashlib.sha256(len(scope_bytes).to_bytes(8, "big") + scope_bytes)
+    digest.update(code.encode("utf-8", "surrogatepass"))
+    return digest.hexdigest()
+
+
 def _failure(kind: str, message: str, line: int | None) -> dict[str, Any]:
+    if len(message) > MAX_ERROR_CHARS:  # `raise ValueError(huge)` must not flood the log
+        message = message[:MAX_ERROR_CHARS] + " ... (error message truncated)"
     text = f"line {line}: {message}" if line else message
     return {"outputs": None, "error": text, "line": line, "kind": kind}
 
@@ -320,7 +400,7 @@ def _unserialisable(value: Any) -> str:
         if isinstance(item, int):
             if not -(2**63) <= item < 2**64:
                 return f"integer at {where} is larger than 64 bits (convert it to str)"
-        elif isinstance(item, list | tuple):
+        elif type(item) in (list, tuple):  # orjson refuses subclasses (namedtuples)
             stack.extend((v, f"{path}[{i}]", depth + 1) for i, v in reversed(list(enumerate(item))))
         elif isinstance(item, dict):
             for key in reversed(list(item)):
@@ -335,48 +415,23 @@ def _unserialisable(value: Any) -> str:
     return "nested too deeply"
 
 
-# --- hardening ----------------------------------------------------------------------------
+# --- start-up -----------------------------------------------------------------------------
 
 
-def harden(config: ChildConfig) -> dict[str, Any]:
-    """Confine this process before any user code runs; returns what isolation was achieved."""
-    os.environ.clear()  # spawned with an empty env; this also drops what locale coercion set
-    libc = ctypes.CDLL(None, use_errno=True)
-    # A fresh user + network namespace leaves no network at all (only a down loopback) and no
-    # capabilities. Best effort: container runtimes often forbid it, the rlimits still apply.
-    network_isolated = libc.unshare(_CLONE_NEWUSER | _CLONE_NEWNET) == 0
-    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-    if os.getppid() != config.parent_pid:
-        os._exit(0)  # the parent died before the death signal was armed
-    baseline = _address_space_bytes()
-    memory = baseline + config.memory_mb * 1024 * 1024
-    resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
-    resource.setrlimit(resource.RLIMIT_FSIZE, (0, 0))
-    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-    resource.setrlimit(resource.RLIMIT_NOFILE, (MAX_OPEN_FILES, MAX_OPEN_FILES))
-    with contextlib.suppress(ValueError, OSError):
-        resource.setrlimit(resource.RLIMIT_NPROC, (0, 0))  # ignored for root, refused by some
-    no_new_privs = libc.prctl(_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0
-    os.chdir("/")
+def _ignore_unraisable(unraisable: Any) -> None:
+    return None
+
+
+def confine_process(config: ChildConfig) -> dict[str, Any]:
+    """Every OS-level layer (see `confine`), then the audit hook; returns what took effect."""
+    isolation = confine.harden(config.memory_mb, config.parent_pid)
+    isolation["no_new_privs"] = confine.proc_status("NoNewPrivs") == "1"
     sys.setrecursionlimit(RECURSION_LIMIT)
-    return {
-        "network_isolated": network_isolated,
-        "no_new_privs_set": no_new_privs,
-        "baseline_bytes": baseline,
-    }
-
-
-def _address_space_bytes() -> int:
-    return int(_proc_status("VmSize").split()[0]) * 1024
-
-
-def _proc_status(field: str) -> str:
-    with open("/proc/self/status", encoding="ascii") as status:
-        for line in status:
-            name, _, value = line.partition(":")
-            if name == field:
-                return value.strip()
-    return ""
+    # Last syscall-level step: the filter refuses what the steps above needed (unshare...).
+    isolation["seccomp"] = confine.install_seccomp()
+    audit.arm()
+    isolation["audit_hook"] = True
+    return isolation
 
 
 def main() -> None:
@@ -389,15 +444,29 @@ def main() -> None:
     )
     # Ctrl-C in a terminal reaches the whole process group; the parent decides when we stop.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # fd 2 is the worker's own log: user code must not be able to write to it, neither by
+    # warnings nor by exceptions nobody can catch (a generator's `finally` raising in GC).
     warnings.simplefilter("ignore")
+    sys.unraisablehook = _ignore_unraisable
     for name in _PRELOADED:
         importlib.import_module(name)
-    # The protocol gets a private copy of stdout; fd 1 points at stderr so a stray write by
-    # any library cannot corrupt the result stream.
+    modules.warm_up()
+    # The protocol gets a private copy of stdout; fd 1 goes to /dev/null so a stray write by
+    # any library (re.DEBUG prints) cannot corrupt the result stream or fill the worker's log.
     out_fd = os.dup(1)
-    os.dup2(2, 1)
-    isolation = harden(config)
-    Worker(config, out_fd, isolation).serve(sys.stdin.buffer)
+    null = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(null, 1)
+    os.close(null)
+    worker = Worker(config, out_fd, {})
+    worker.isolation = confine_process(config)
+    try:
+        worker.serve(sys.stdin.buffer)
+    except BaseException:
+        sys.excepthook(*sys.exc_info())  # to the worker's stderr, for its log
+        os._exit(1)
+    # No interpreter finalisation: it clears the audit hooks before tearing down modules,
+    # whose destructors code that had escaped could have planted.
+    os._exit(0)
 
 
 if __name__ == "__main__":

@@ -73,6 +73,9 @@ class CodeAction(Action):
         self.code = code
         self.limits = limits_from_settings(runtime.settings)
         self.pool_size = int(runtime.settings.get("sandbox_processes") or DEFAULT_POOL_SIZE)
+        # Module-level state belongs to this flow's step: the same code in another flow gets
+        # its own copy.
+        self.scope = f"flow:{runtime.flow_id}/node:{runtime.node_id}"
 
     def process(self, message: Message) -> Outcome:
         return self.process_batch([message])[0]
@@ -81,7 +84,8 @@ class CodeAction(Action):
         if not messages:
             return []
         try:
-            results = get_pool(self.limits, self.pool_size).run_batch(self.code, list(messages))
+            pool = get_pool(self.limits, self.pool_size)
+            results = pool.run_batch(self.code, list(messages), scope=self.scope)
         except SandboxUnavailable as error:
             failure = StepError(f"the code sandbox is unavailable: {error}", retryable=True)
             return [Outcome.failed(failure) for _ in messages]

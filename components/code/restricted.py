@@ -5,13 +5,19 @@ Building globals (`make_globals`) and running the result belongs in the sandbox 
 
 RestrictedPython rewrites attribute access, item access, iteration, unpacking, in-place
 operators and `print` into calls of the `_getattr_`, `_getitem_`, ... hooks defined here, and
-refuses names starting with "_" at compile time. It is a language guard, not a security
-boundary: the sandbox process limits around it are what contain an escape.
+refuses names starting with "_" at compile time. On top of that policy this module refuses:
+classes, `str.format`-style attribute traversal on any object, type introspection (`mro`),
+ABC registration, `AttributeError.obj`, and handing out any real module, frame, code object
+or traceback. Imports yield the audited stand-ins of `modules.py`.
+
+It is a language guard, not a security boundary on its own: the audit hook and the process
+confinement around it (`audit.py`, `confine.py`) are what contain an escape.
 """
 
 from __future__ import annotations
 
 import ast
+import builtins as _builtins
 import operator
 import re
 import sys
@@ -25,24 +31,15 @@ from RestrictedPython.Guards import (
     full_write_guard,
     guarded_iter_unpack_sequence,
     guarded_unpack_sequence,
-    raise_,
-    safer_getattr,
 )
+from RestrictedPython.transformer import INSPECT_ATTRIBUTES
+
+from components.code.modules import ALLOWED_MODULES, EXPOSED, SandboxModule, sandbox_modules
 
 # The filename user code is compiled under: tracebacks are searched for it to find the line.
 USER_FILENAME = "<code>"
-ALLOWED_MODULES = (
-    "base64",
-    "collections",
-    "datetime",
-    "decimal",
-    "hashlib",
-    "itertools",
-    "json",
-    "math",
-    "re",
-    "uuid",
-)
+# Compiling happens in the web and worker processes too (check_code): bound its cost.
+MAX_SOURCE_CHARS = 256 * 1024
 # C code inside allowed modules imports through the running frame's `__import__`, which is
 # guarded_import: datetime's strftime needs `time`, strptime needs `_strptime`. Such calls pass
 # an empty *list* as fromlist; import statements pass None or a tuple, and user code cannot
@@ -92,10 +89,14 @@ def compile_code(source: str) -> types.CodeType:
 def _compile(source: str) -> tuple[types.CodeType | None, list[CodeProblem]]:
     if not isinstance(source, str) or not source.strip():
         return None, [CodeProblem(None, "the code is empty: define a function run(msg)")]
+    if len(source) > MAX_SOURCE_CHARS:
+        limit = MAX_SOURCE_CHARS // 1024
+        return None, [CodeProblem(None, f"the code is too long: more than {limit} KiB")]
     try:
         result = compile_restricted_exec(source, filename=USER_FILENAME)
-    except RecursionError:
-        # The RestrictedPython transformer recurses once per level of the syntax tree.
+    except (RecursionError, MemoryError):
+        # The RestrictedPython transformer recurses once per level of the syntax tree; the
+        # parser runs out of stack on thousands of nested unary operators.
         return None, [CodeProblem(None, "the code is nested too deeply")]
     except (ValueError, SyntaxError) as error:  # e.g. NUL bytes in the source
         line = getattr(error, "lineno", None)
@@ -156,25 +157,57 @@ def error_line(error: BaseException) -> int | None:
 # --- guards -------------------------------------------------------------------------------
 
 
+# Attribute names refused on every object, whatever its type, and why. `format`/`format_map`
+# resolve "{0.attr}" fields with a plain getattr (str, but also collections.UserString, any
+# proxy of a str); the others are string.Formatter's traversal methods (GHSA-xjw2-6jm9-rf67,
+# GHSA-hp3v-5vw7-fx9w). RestrictedPython's INSPECT_ATTRIBUTES lead to frames and code
+# (gi_frame, f_globals, tb_frame...; GHSA-wqc8-x2pr-7jqh). `mro()` leads to `object` and every
+# base class; ABC `register()` would change isinstance() for every other program in the
+# process. Refused by name, not by type: generic aliases (`list[int]`) and other proxies
+# forward attribute reads to the class behind them.
+_REFUSED_NAMES: dict[str, str] = {
+    **{
+        name: "not accessible: format strings can read attributes"
+        for name in ("format", "format_map", "vformat", "get_field", "get_value")
+    },
+    **{
+        name: "a restricted name, that is forbidden to access in RestrictedPython"
+        for name in INSPECT_ATTRIBUTES
+    },
+    "mro": "not accessible: it leads to the base classes",
+    "register": "not accessible: registering classes changes other programs' isinstance()",
+}
+# Values of these types are never handed out: they lead to globals, builtins, the import
+# system or frames. Checked by type first, so the common values cost one set lookup.
+_REFUSED_TYPES = (types.ModuleType, types.FrameType, types.CodeType, types.TracebackType)
+_PLAIN_TYPES = frozenset({str, int, float, bool, type(None), dict, list, tuple})
+
+
 def guarded_getattr(obj: Any, name: str, default: Any = _MISSING) -> Any:
     """Attribute reads, JS-style on dicts: `msg.body.user_id` reads keys.
 
     A present key wins over a dict method of the same name (`order.items` is the key when the
     order has one); otherwise dict methods work (`e.get("x")`) and an absent key reads as None.
     Names starting with "_" are always refused, so no dunder can be reached at run time either.
+    Stricter than RestrictedPython's `safer_getattr`, whose checks it includes.
     """
-    if not isinstance(name, str):
+    if type(name) is not str:
         raise TypeError("attribute name must be a string")
-    if name.startswith("_"):
+    if name[:1] == "_":
         raise AttributeError(f'"{name}" is not accessible: names starting with "_" are private')
     if isinstance(obj, dict):
         if name in obj:
             return _checked(obj[name])
         if not hasattr(type(obj), name):
             return None if default is _MISSING else default
-    if isinstance(obj, types.ModuleType) and not _module_allowed(obj):
-        raise AttributeError(f"module '{obj.__name__}' is not accessible")
-    value = safer_getattr(obj, name, raise_ if default is _MISSING else default)
+    reason = _REFUSED_NAMES.get(name)
+    if reason is not None:
+        raise AttributeError(f'"{name}" is {reason}')
+    if name == "obj" and isinstance(obj, AttributeError):
+        # The object a failed lookup was made on: maybe one user code never had.
+        # GHSA-5rfv-66g4-jr8h
+        raise AttributeError('"obj" is not accessible on AttributeError')
+    value = getattr(obj, name) if default is _MISSING else getattr(obj, name, default)
     return _checked(value)
 
 
@@ -186,14 +219,12 @@ def guarded_hasattr(obj: Any, name: str) -> bool:
     return True
 
 
-def _module_allowed(module: types.ModuleType) -> bool:
-    return module.__name__.partition(".")[0] in ALLOWED_MODULES
-
-
 def _checked(value: Any) -> Any:
-    # Allowed modules import others (uuid.os, datetime.sys): never hand those out.
-    if isinstance(value, types.ModuleType) and not _module_allowed(value):
-        raise AttributeError(f"module '{value.__name__}' is not accessible")
+    if type(value) in _PLAIN_TYPES:
+        return value
+    if isinstance(value, _REFUSED_TYPES) and type(value) is not SandboxModule:
+        kind = type(value).__name__
+        raise AttributeError(f"a {kind} object is not accessible in the sandbox")
     return value
 
 
@@ -204,20 +235,24 @@ def guarded_import(
     fromlist: Any = (),
     level: int = 0,
 ) -> types.ModuleType:
-    """`import` of the curated modules only, served from modules the sandbox preloaded."""
-    if isinstance(fromlist, list) and name in _INTERNAL_IMPORTS and name in sys.modules:
+    """`import` of the curated modules only: the read-only stand-ins of `modules.py`."""
+    if type(fromlist) is list and name in _INTERNAL_IMPORTS and name in sys.modules:
+        # C code of an allowed module (datetime) importing through the caller's builtins;
+        # the interpreter then takes the module from sys.modules, not from this return.
         return sys.modules[name]
-    if level != 0 or name.partition(".")[0] not in ALLOWED_MODULES or name not in sys.modules:
+    stand_ins = sandbox_modules()
+    if level != 0 or type(name) is not str or name not in stand_ins:
         allowed = ", ".join(ALLOWED_MODULES)
         raise ImportError(f"import of '{name}' is not allowed (allowed modules: {allowed})")
-    module = sys.modules[name]
+    module = stand_ins[name]
     for attribute in fromlist or ():
         # The interpreter reads `from m import x` with a plain getattr, past `_getattr_`.
-        value = getattr(module, attribute, None)
-        if isinstance(value, types.ModuleType) and not _module_allowed(value):
+        if type(attribute) is not str or attribute.startswith("_"):
+            raise ImportError(f"import of '{name}.{attribute}' is not allowed")
+        if attribute not in module.__dict__ and f"{name}.{attribute}" not in EXPOSED:
             raise ImportError(f"import of '{name}.{attribute}' is not allowed")
     # `import a.b` binds `a`; `from a.b import c` needs `a.b` itself.
-    return module if fromlist else sys.modules[name.partition(".")[0]]
+    return module if fromlist else stand_ins[name.partition(".")[0]]
 
 
 class _DictWriter:
@@ -287,19 +322,19 @@ class LogSink:
     def __init__(self) -> None:
         self.lines: list[str] = []
         self._size = 0
-        self._truncated = False
+        self.truncated = False
 
     def reset(self) -> list[str]:
         """Start a new message; returns the previous message's lines."""
-        lines, self.lines, self._size, self._truncated = self.lines, [], 0, False
+        lines, self.lines, self._size, self.truncated = self.lines, [], 0, False
         return lines
 
     def add(self, text: str) -> None:
-        if self._truncated:
+        if self.truncated:
             return
         size = len(text.encode("utf-8", "replace"))
         if self._size + size > LOG_LIMIT_BYTES:
-            self._truncated = True
+            self.truncated = True
             self.lines.append(f"... log truncated at {LOG_LIMIT_BYTES // 1024} KiB")
             return
         self._size += size
@@ -328,7 +363,8 @@ def make_print_collector(sink: LogSink) -> type:
             if file is not None:
                 raise TypeError("print(file=...) is not supported: printed lines go to the log")
             text = _join(objects, sep)
-            self.parts.append(text + ("\n" if end is None else str(end)))
+            if not sink.truncated:  # `printed` is capped like the log
+                self.parts.append(text + ("\n" if end is None else str(end)))
             sink.add(text)
 
         def __call__(self) -> str:
@@ -338,40 +374,75 @@ def make_print_collector(sink: LogSink) -> type:
     return PrintCollector
 
 
+# The builtins user code sees, each a pure function of its arguments or a plain type; the
+# exceptions are added below. Left out on purpose: type, object, super, vars, dir, globals,
+# locals, getattr/setattr/delattr (a guarded getattr/hasattr is provided), open, input,
+# print (rewritten to the log), compile, eval, exec, __import__ (guarded), __build_class__
+# (no classes), breakpoint, help, id (addresses), memoryview, bytearray, classmethod,
+# staticmethod, property.
+_BUILTIN_NAMES = (
+    "abs",
+    "all",
+    "any",
+    "bool",
+    "bytes",
+    "callable",
+    "chr",
+    "complex",
+    "dict",
+    "divmod",
+    "enumerate",
+    "filter",
+    "float",
+    "frozenset",
+    "hash",
+    "hex",
+    "int",
+    "isinstance",
+    "issubclass",
+    "iter",
+    "len",
+    "list",
+    "map",
+    "max",
+    "min",
+    "next",
+    "oct",
+    "ord",
+    "pow",
+    "range",
+    "repr",
+    "reversed",
+    "round",
+    "set",
+    "slice",
+    "sorted",
+    "str",
+    "sum",
+    "tuple",
+    "zip",
+)
+_EXCEPTIONS = {
+    name: value
+    for name, value in safe_builtins.items()
+    if isinstance(value, type) and issubclass(value, BaseException)
+}
+
+
 def make_globals(sink: LogSink) -> dict[str, Any]:
     """Fresh module globals for one user program, logging into `sink`."""
 
     def log(*objects: Any, sep: Any = " ") -> None:
         sink.add(_join(objects, sep))
 
-    builtins = dict(safe_builtins)
-    for name in ("setattr", "delattr"):
-        builtins.pop(name, None)
+    builtins: dict[str, Any] = {name: getattr(_builtins, name) for name in _BUILTIN_NAMES}
+    builtins.update(_EXCEPTIONS)
     builtins.update(
         {
             "__import__": guarded_import,
-            "all": all,
-            "any": any,
-            "bytes": bytes,
-            "dict": dict,
-            "enumerate": enumerate,
-            "filter": filter,
-            "frozenset": frozenset,
             "getattr": guarded_getattr,
             "hasattr": guarded_hasattr,
-            "iter": iter,
-            "list": list,
             "log": log,
-            "map": map,
-            "max": max,
-            "min": min,
-            "next": next,
-            "reversed": reversed,
-            "set": set,
-            "sorted": sorted,
-            "sum": sum,
-            "tuple": tuple,
-            "zip": zip,
         }
     )
     return {

@@ -16,6 +16,7 @@ import atexit
 import contextlib
 import os
 import select
+import signal
 import subprocess
 import sys
 import threading
@@ -68,8 +69,9 @@ def limits_from_settings(settings: Mapping[str, Any]) -> SandboxLimits:
 class MessageResult:
     """What one message produced in the sandbox.
 
-    `kind` classifies a failure: "compile", "exception", "time", "memory", "output" or
-    "crash" (the sandbox process died).
+    `kind` classifies a failure: "compile", "exception", "violation" (the code tried something
+    the sandbox never permits), "time", "memory", "output" or "crash" (the sandbox process
+    died).
     """
 
     outputs: list[Any] = field(default_factory=list)
@@ -238,8 +240,14 @@ class SandboxPool:
         # Generous: the child also sends the message's logs, which JSON may escape.
         self._max_line = limits.max_output_bytes + 8 * LOG_LIMIT_BYTES + (1 << 16)
 
-    def run_batch(self, code: str, messages: list[Any]) -> list[MessageResult]:
+    def run_batch(
+        self, code: str, messages: list[Any], scope: str | None = None
+    ) -> list[MessageResult]:
         """One result per message, in order, from as few sandbox round trips as possible.
+
+        `scope` names whose module-level state the code gets (a flow's step): code loaded for
+        one scope is never reused for another, so two flows running the same code share
+        nothing. None loads the code for this batch only.
 
         A failure of one message (exception, time or memory limit, dead process) never fails
         the others. Raises SandboxUnavailable only when no sandbox process can be started.
@@ -254,17 +262,20 @@ class SandboxPool:
             except orjson.JSONEncodeError as error:  # e.g. an integer beyond 64 bits
                 text = f"the message cannot be passed to the code as JSON: {error}"
                 results[index] = MessageResult.failed("input", text)
-        for index, result in zip(runnable, self._run_encoded(code, payloads), strict=True):
+        outcomes = self._run_encoded(code, scope, payloads)
+        for index, result in zip(runnable, outcomes, strict=True):
             results[index] = result
         return [result or MessageResult.failed("crash", "no result") for result in results]
 
-    def _run_encoded(self, code: str, messages: list[orjson.Fragment]) -> list[MessageResult]:
+    def _run_encoded(
+        self, code: str, scope: str | None, messages: list[orjson.Fragment]
+    ) -> list[MessageResult]:
         results: list[MessageResult | None] = [None] * len(messages)
         position, retries = 0, 0
         while position < len(messages):
             child = self._checkout()
             try:
-                moved = self._run_on(child, code, messages, position, results)
+                moved = self._run_on(child, code, scope, messages, position, results)
             finally:
                 self._checkin(child)
             if moved is None:  # the process was gone before it took the request
@@ -308,14 +319,16 @@ class SandboxPool:
         self,
         child: _Child,
         code: str,
+        scope: str | None,
         messages: list[orjson.Fragment],
         start: int,
         results: list[MessageResult | None],
     ) -> int | None:
         """Run messages[start:] on `child`; returns where to continue (None: nothing ran)."""
         wall = self.limits.wall_seconds
+        request = {"op": "run", "code": code, "scope": scope, "messages": messages[start:]}
         try:
-            child.send({"op": "run", "code": code, "messages": messages[start:]})
+            child.send(request)
         except _ChildGone:
             child.kill()
             return None
@@ -323,7 +336,7 @@ class SandboxPool:
             loaded = child.read(wall)
         except (_ChildGone, _LineTooLong) as error:
             child.kill()
-            return self._fail_rest(results, start, "crash", f"the sandbox process died: {error}")
+            return self._fail_rest(results, start, *self._death(child, error))
         if loaded is None:
             child.kill()
             message = f"time limit exceeded: the module-level code ran longer than {wall:g} s"
@@ -353,7 +366,7 @@ class SandboxPool:
             reply = child.read(wall)
         except _ChildGone as error:
             child.kill()
-            return MessageResult.failed("crash", f"the sandbox process died ({error})")
+            return MessageResult.failed(*self._death(child, error))
         except _LineTooLong:
             child.kill()
             return MessageResult.failed("output", "output too large")
@@ -372,6 +385,16 @@ class SandboxPool:
             kind=reply.get("kind"),
             duration_ms=float(reply.get("ms") or 0.0),
         )
+
+    def _death(self, child: _Child, error: Exception) -> tuple[str, str]:
+        """Why the child died, as a failure kind and message (it was killed and reaped)."""
+        code = child.process.returncode
+        if code == -signal.SIGXCPU:  # RLIMIT_CPU: C code that never returned in time
+            cpu = self.limits.cpu_seconds
+            return "time", f"time limit exceeded: more than {cpu:g} s of CPU (in C code)"
+        if code == -signal.SIGSYS:  # the seccomp filter's kill action
+            return "violation", "sandbox violation: a forbidden system call was attempted"
+        return "crash", f"the sandbox process died ({error})"
 
     @staticmethod
     def _fail_rest(results: list[MessageResult | None], start: int, kind: str, error: str) -> int:
