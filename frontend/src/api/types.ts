@@ -1,0 +1,221 @@
+/** Shapes of the Tributary HTTP API (`/api/v1/`), as the back end serialises them. */
+
+export type JSONValue = string | number | boolean | null | JSONValue[] | { [key: string]: JSONValue };
+export type JSONObject = { [key: string]: JSONValue };
+
+export interface User {
+  id: number;
+  username: string;
+  is_staff: boolean;
+}
+
+export interface WorkspaceRef {
+  id: number;
+  name: string;
+  role: string | null;
+}
+
+export interface Session {
+  user: User;
+  workspaces: WorkspaceRef[];
+}
+
+/** A JSON Schema as the component descriptors use it (a practical subset). */
+export interface JSONSchema {
+  type?: string | string[];
+  title?: string;
+  description?: string;
+  enum?: JSONValue[];
+  default?: JSONValue;
+  format?: string;
+  pattern?: string;
+  minimum?: number;
+  maximum?: number;
+  exclusiveMinimum?: number;
+  exclusiveMaximum?: number;
+  minLength?: number;
+  maxLength?: number;
+  properties?: Record<string, JSONSchema>;
+  required?: string[];
+  additionalProperties?: boolean | JSONSchema;
+  items?: JSONSchema;
+  /** Credential fields only: write-only, never returned. */
+  secret?: boolean;
+}
+
+export type ComponentKind = "trigger" | "action";
+
+export interface ComponentDescriptor {
+  name: string;
+  kind: ComponentKind;
+  title: string;
+  description: string;
+  config_schema: JSONSchema;
+  credential_type: string | null;
+  credential_schema: JSONSchema | null;
+  sample_config: JSONObject;
+  delivers?: boolean;
+}
+
+export interface GraphNode {
+  id: string;
+  component: string;
+  config: JSONObject;
+  credential: number | null;
+  position: { x: number; y: number };
+}
+
+export interface GraphEdge {
+  source: string;
+  target: string;
+}
+
+export interface Graph {
+  nodes: GraphNode[];
+  edges: GraphEdge[];
+}
+
+export type FlowStatus = "draft" | "running" | "stopped" | "failed";
+
+export interface LastHour {
+  in: number;
+  out: number;
+  failed: number;
+}
+
+export interface Flow {
+  id: number;
+  workspace: number;
+  name: string;
+  graph: Graph;
+  status: FlowStatus;
+  status_reason?: string;
+  active_version: number | null;
+  created_at: string;
+  updated_at: string;
+  last_hour?: LastHour;
+  last_activity?: string | null;
+  consuming?: boolean;
+}
+
+export interface FlowVersion {
+  id: number;
+  number: number;
+  graph: Graph;
+  created_at: string;
+}
+
+export interface Credential {
+  id: number;
+  workspace: number;
+  name: string;
+  type: string;
+  public: { fields?: Record<string, JSONValue>; secrets_set?: string[] } & Record<string, unknown>;
+  created_at: string;
+  updated_at: string;
+}
+
+export type ExecutionStatus = "running" | "succeeded" | "filtered" | "failed";
+export type StepStatus = "succeeded" | "filtered" | "failed" | "skipped";
+
+export interface Execution {
+  id: number;
+  flow: number;
+  version: number | null;
+  status: ExecutionStatus;
+  topic: string;
+  partition: number | null;
+  offset: number | null;
+  message_key: string | null;
+  message_timestamp: string | null;
+  started_at: string;
+  finished_at: string | null;
+  duration_ms: number | null;
+  error: string;
+  failed_node: string;
+  summary: string;
+  attempts: number;
+}
+
+export interface StepRecord {
+  position: number;
+  node_id: string;
+  component: string;
+  status: StepStatus;
+  started_at: string | null;
+  duration_ms: number | null;
+  input: JSONValue;
+  output: JSONValue;
+  logs: string[];
+  error: string;
+  error_details: JSONValue;
+}
+
+export interface ExecutionDetail extends Execution {
+  steps: StepRecord[];
+}
+
+export interface Page<T> {
+  count: number;
+  next: string | null;
+  previous: string | null;
+  results: T[];
+}
+
+export interface FlowStats {
+  window_seconds: number;
+  in: number;
+  out: number;
+  filtered: number;
+  failed: number;
+  running: number;
+  rates_per_second?: { in: number; out: number; failed: number };
+  latency_ms: { p50: number | null; p99: number | null };
+  processing_ms?: { p50: number | null; p99: number | null };
+}
+
+export interface ThroughputPoint {
+  t: string;
+  in: number;
+  out: number;
+  failed: number;
+}
+
+export interface Throughput {
+  bucket_seconds: number;
+  points: ThroughputPoint[];
+}
+
+/** What a step receives; `code/run` takes this (headers and meta optional). */
+export interface SampleMessage {
+  id?: string;
+  body: JSONValue;
+  headers?: JSONObject;
+  meta?: JSONObject;
+}
+
+export interface CodeRunResult {
+  output: JSONValue[];
+  logs: string[];
+}
+
+export interface CodeProblem {
+  line: number | null;
+  message: string;
+}
+
+/** One problem of an invalid graph, as `details.graph` lists them. */
+export interface GraphProblem {
+  node: string | null;
+  field: string | null;
+  message: string;
+}
+
+export interface ExecutionFilters {
+  status?: ExecutionStatus | "";
+  since?: string;
+  until?: string;
+  search?: string;
+  page?: number;
+  page_size?: number;
+}
