@@ -114,6 +114,12 @@ class Action:
 
     descriptor: ClassVar[Descriptor]
 
+    @classmethod
+    def check_config(cls, config: dict[str, Any]) -> list[ConfigError]:
+        """Problems the JSON Schema cannot express (e.g. code that does not compile), found
+        without connecting anywhere. Checked before a flow is published."""
+        return []
+
     def __init__(
         self, config: dict[str, Any], credential: dict[str, Any] | None, runtime: Runtime
     ) -> None:
@@ -150,6 +156,11 @@ class Trigger:
     """Base class of trigger components: a source polled by the trigger runner."""
 
     descriptor: ClassVar[Descriptor]
+
+    @classmethod
+    def check_config(cls, config: dict[str, Any]) -> list[ConfigError]:
+        """See `Action.check_config`."""
+        return []
 
     def __init__(
         self, config: dict[str, Any], credential: dict[str, Any] | None, runtime: Runtime

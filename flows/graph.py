@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from components.base import Descriptor
-from components.registry import COMPONENTS, descriptor
+from components.registry import COMPONENTS, component_class, descriptor
 from components.validation import validate_config
 
 MAX_NODES = 200
@@ -85,7 +85,9 @@ def _check_shape(graph: Any) -> tuple[list[dict[str, Any]], list[dict[str, Any]]
     return nodes, edges, errors
 
 
-def _check_node(raw: dict[str, Any], seen: set[str]) -> tuple[Node | None, list[GraphError]]:
+def _check_node(
+    raw: dict[str, Any], seen: set[str], *, deep: bool
+) -> tuple[Node | None, list[GraphError]]:
     node_id = raw.get("id")
     if not isinstance(node_id, str) or not node_id.strip() or len(node_id) > 100:
         return None, [GraphError("every node needs an 'id': a non-empty string of ≤100 chars")]
@@ -102,9 +104,14 @@ def _check_node(raw: dict[str, Any], seen: set[str]) -> tuple[Node | None, list[
     config = raw.get("config", {})
     if config is None:
         config = {}
-    for problem in validate_config(desc, config):
+    schema_problems = validate_config(desc, config)
+    for problem in schema_problems:
         name = "config" + (f".{problem.field}" if problem.field else "")
         errors.append(GraphError(problem.message, node=node_id, field=name))
+    if deep and not schema_problems:
+        for config_error in component_class(component).check_config(config):
+            field = f"config.{config_error.field}"
+            errors.append(GraphError(config_error.message, node=node_id, field=field))
     credential = raw.get("credential")
     if credential is not None and (isinstance(credential, bool) or not isinstance(credential, int)):
         errors.append(GraphError("must be a credential id or null", node_id, "credential"))
@@ -131,7 +138,7 @@ def validate_graph(graph: Any, *, require_complete: bool) -> tuple[Plan | None, 
     seen: set[str] = set()
     nodes: dict[str, Node] = {}
     for raw in raw_nodes:
-        node, node_errors = _check_node(raw, seen)
+        node, node_errors = _check_node(raw, seen, deep=require_complete)
         errors.extend(node_errors)
         if node:
             nodes[node.id] = node

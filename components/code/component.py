@@ -60,6 +60,13 @@ class CodeAction(Action):
         sample_config={"code": SAMPLE_CODE},
     )
 
+    @classmethod
+    def check_config(cls, config: dict[str, Any]) -> list[ConfigError]:
+        code = config.get("code")
+        if not isinstance(code, str):
+            return []  # the schema reports it
+        return [ConfigError("code", str(problem)) for problem in check_code(code)]
+
     def __init__(
         self, config: dict[str, Any], credential: dict[str, Any] | None, runtime: Runtime
     ) -> None:

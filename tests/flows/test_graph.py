@@ -76,3 +76,10 @@ def test_a_draft_may_be_unfinished_but_publishing_needs_it_whole() -> None:
     assert any("not connected to the trigger" in e for e in errors_of(graph, complete=True))
     assert errors_of({"nodes": [], "edges": []}, complete=False) == []
     assert any("needs a trigger" in e for e in errors_of({"nodes": [], "edges": []}))
+
+
+def test_publishing_refuses_code_that_does_not_compile_naming_its_line() -> None:
+    graph = chain(kafka_node(), code_node("def run(msg):\n    return (\n"))
+    assert errors_of(graph, complete=False) == []
+    errors = errors_of(graph, complete=True)
+    assert any("field 'config.code'" in e and "line" in e for e in errors), errors
