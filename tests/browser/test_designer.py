@@ -64,6 +64,20 @@ def connect(page: Any, source: str, target: str) -> None:
     expect(edges).to_have_count(before + 1)
 
 
+def settle(page: Any) -> None:
+    """Wait until the canvas stops moving (fit view animates), for a clean screenshot."""
+    viewport = page.locator(".react-flow__viewport")
+    last: list[str | None] = [None]
+
+    def unchanged() -> bool:
+        now = viewport.get_attribute("style")
+        same = now == last[0]
+        last[0] = now
+        return same
+
+    wait_for(unchanged, 5, "the canvas to settle", interval=0.3)
+
+
 def select_node(page: Any, node_id: str) -> Any:
     page.get_by_test_id(f"node-{node_id}").click()
     panel = page.get_by_role("region", name="Node configuration")
@@ -125,7 +139,9 @@ def test_build_test_publish_and_watch_a_flow(
     panel.get_by_label("Credential").select_option(label="Stand-in")
 
     expect(page.get_by_test_id("save-status")).to_have_text("Saved", timeout=20_000)
+    page.get_by_role("button", name="Close configuration").click()
     page.get_by_role("button", name="Fit view").click()
+    settle(page)
     screenshot(page, "designer")
     page.get_by_role("button", name="Publish").click()
     expect(page.get_by_test_id("flow-version")).to_have_text("v1")
@@ -138,6 +154,7 @@ def test_build_test_publish_and_watch_a_flow(
     wait_for(lambda: bloomreach_standin.stats()["commands"] == len(expected), 90, "the deliveries")
 
     page.get_by_role("tab", name="Executions").click()
+    expect(page.locator(".stats")).to_contain_text(str(len(records)))
     rows = page.locator("tbody tr")
     wait_for(lambda: rows.count() >= 10, 10, "executions in the live table")
     page.get_by_label("Status").select_option("failed")
