@@ -3,16 +3,14 @@
 # command picks the role (see docker-compose.yml). Build: docker build -t tributary .
 
 # --- Front end ------------------------------------------------------------------------------
-# Enable once frontend/package.json (and its package-lock.json) exist: uncomment this stage
-# and the `COPY --from=frontend` line in the app stage below. Vite writes frontend/dist/,
-# which Django serves (index.html as a template, dist/assets through collectstatic).
-#
-# FROM node:20-slim AS frontend
-# WORKDIR /src/frontend
-# COPY frontend/package.json frontend/package-lock.json ./
-# RUN npm ci
-# COPY frontend/ ./
-# RUN npm run build
+# Vite writes frontend/dist/, which Django serves (index.html as is, dist/assets through
+# collectstatic).
+FROM node:20-slim AS frontend
+WORKDIR /src/frontend
+COPY frontend/package.json frontend/package-lock.json ./
+RUN npm ci --no-audit --no-fund
+COPY frontend/ ./
+RUN npm run build
 
 # --- App ------------------------------------------------------------------------------------
 FROM python:3.11-slim AS app
@@ -39,7 +37,7 @@ COPY config/ config/
 COPY components/ components/
 COPY flows/ flows/
 COPY frontend/placeholder/ frontend/placeholder/
-# COPY --from=frontend /src/frontend/dist/ frontend/dist/
+COPY --from=frontend /src/frontend/dist/ frontend/dist/
 
 # Static files are collected at build time (into /app/staticfiles, served by WhiteNoise);
 # the settings need no database or secret for it. Byte-compile the code while we can write.

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import dj_database_url
 import django_stubs_ext
+from django.core.exceptions import ImproperlyConfigured
 
 from config.env import env_bool, env_float, env_int, env_list, env_str
 
@@ -18,9 +20,50 @@ VAR_DIR = Path(env_str("TRIBUTARY_VAR_DIR", str(BASE_DIR / "var")))
 VAR_DIR.mkdir(parents=True, exist_ok=True)
 
 DEBUG = env_bool("DJANGO_DEBUG", False)
-SECRET_KEY = env_str("DJANGO_SECRET_KEY", "dev-only-insecure-secret-key-change-me-in-production")
+DEV_SECRET_KEY = "dev-only-insecure-secret-key-change-me-in-production"
+SECRET_KEY = env_str("DJANGO_SECRET_KEY", DEV_SECRET_KEY)
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]")
 CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS")
+
+# --- HTTPS and security headers ------------------------------------------------------------
+# Users reach the site over HTTPS (directly or through a TLS-terminating proxy): cookies only
+# over HTTPS, HSTS, and plain http redirected. Off by default because `make run` serves plain
+# http on 127.0.0.1, where secure cookies would make logging in impossible.
+HTTPS = env_bool("DJANGO_HTTPS", False)
+if HTTPS and SECRET_KEY == DEV_SECRET_KEY:
+    raise ImproperlyConfigured("DJANGO_HTTPS is on but DJANGO_SECRET_KEY is unset: set a key")
+SESSION_COOKIE_SECURE = HTTPS
+CSRF_COOKIE_SECURE = HTTPS
+SECURE_SSL_REDIRECT = env_bool("DJANGO_SECURE_SSL_REDIRECT", HTTPS)
+# The container health check and a Prometheus scrape come over plain http from inside.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^metrics$"]
+SECURE_HSTS_SECONDS = env_int("DJANGO_HSTS_SECONDS", 31_536_000 if HTTPS else 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("DJANGO_HSTS_INCLUDE_SUBDOMAINS", True)
+SECURE_HSTS_PRELOAD = env_bool("DJANGO_HSTS_PRELOAD", False)
+# Behind a TLS-terminating proxy: the header it sets to "https" (e.g. HTTP_X_FORWARDED_PROTO),
+# without which every request looks like plain http and is redirected forever.
+_proxy_ssl_header = env_str("DJANGO_SECURE_PROXY_SSL_HEADER")
+SECURE_PROXY_SSL_HEADER = (_proxy_ssl_header, "https") if _proxy_ssl_header else None
+# Django's defaults, stated because the deployment relies on them.
+SESSION_COOKIE_HTTPONLY = True
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+# The front end reads the CSRF cookie to send it back as X-CSRFToken, so it cannot be
+# HttpOnly. HSTS preload is a commitment for the whole domain that only its owner can make
+# (DJANGO_HSTS_PRELOAD); `check --deploy` would otherwise warn about it on every install.
+SILENCED_SYSTEM_CHECKS = [] if SECURE_HSTS_PRELOAD else ["security.W021"]
+# Largest request body accepted (413 above it); bodies are JSON, so 5 MB is generous.
+DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("TRIBUTARY_MAX_REQUEST_BYTES", 5 * 1024 * 1024)
+# Password attempts per client address (POST auth/token/ and auth/session/), e.g. 20/min.
+LOGIN_RATE = env_str("TRIBUTARY_LOGIN_RATE", "20/min")
+if not re.fullmatch(r"\d+/(s|sec|second|m|min|minute|h|hour|d|day)", LOGIN_RATE):
+    raise ImproperlyConfigured(f"TRIBUTARY_LOGIN_RATE must look like 20/min, got {LOGIN_RATE!r}")
+# How many proxies in front of the web server append to X-Forwarded-For; 0 trusts no such
+# header, so a client cannot pick the address the login limit counts.
+NUM_PROXIES = env_int("TRIBUTARY_NUM_PROXIES", 0)
+# Bearer token that GET /metrics requires; unset: /metrics is open (keep it off the Internet).
+TRIBUTARY_METRICS_TOKEN = env_str("TRIBUTARY_METRICS_TOKEN")
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -40,6 +83,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "flows.api.middleware.RequestBodyLimit",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -107,6 +151,10 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_PAGINATION_CLASS": "flows.api.pagination.Pagination",
+    # The API speaks JSON only; form and multipart parsing is surface nobody uses.
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_THROTTLE_RATES": {"login": LOGIN_RATE},
+    "NUM_PROXIES": NUM_PROXIES,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "flows.api.errors.exception_handler",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
@@ -120,6 +168,18 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # Separate request and response components, so the schema can say what a request must
+    # carry (non-blank names, no read-only fields) and what a response always has.
+    "COMPONENT_SPLIT_REQUEST": True,
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "flows.api.schema.add_error_responses",
+    ],
+    "ENUM_NAME_OVERRIDES": {
+        "ExecutionStatusEnum": "flows.choices.ExecutionStatus",
+        "StepStatusEnum": "flows.choices.StepStatus",
+        "FlowStatusEnum": "flows.choices.FlowStatus",
+    },
 }
 
 LOGGING = {

@@ -147,6 +147,9 @@ def validate_graph(graph: Any, *, require_complete: bool) -> tuple[Plan | None, 
     children: dict[str, list[str]] = {node_id: [] for node_id in nodes}
     for edge in raw_edges:
         source, target = edge.get("source"), edge.get("target")
+        if not isinstance(source, str) or not isinstance(target, str):
+            errors.append(GraphError("an edge's 'source' and 'target' must be node ids"))
+            continue
         if source not in seen or target not in seen:
             errors.append(GraphError(f"edge {source!r} → {target!r} names a node that is absent"))
             continue

@@ -2,15 +2,118 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.core.validators import RegexValidator
+from django.db import models
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from flows.choices import ExecutionStatus
 from flows.models import Credential, Execution, Flow, FlowVersion, StepRecord, Workspace
-from flows.services.credentials import public_view
+from flows.services.credentials import credential_schemas, public_view
 from flows.services.workspaces import role_in
 
+# Ids are 64-bit: a larger number in a lookup overflows the database driver (a 500 on SQLite).
+MAX_ID = 2**63 - 1
 
-class WorkspaceSerializer(serializers.ModelSerializer[Workspace]):
+
+class StrictCharField(serializers.CharField):
+    """A JSON string and nothing else: DRF's CharField would take 42 or 1.5 as "42" / "1.5"."""
+
+    def to_internal_value(self, data: Any) -> str:
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+def graph_schema() -> dict[str, Any]:
+    """The shape of a flow graph, for the API schema. flows.graph checks the rest (one
+    trigger, no cycles, each node's config against its component's schema, positions of two
+    numbers) and answers 400 naming the node and field; this says no more than it enforces,
+    so that anything this schema rejects, the API rejects too."""
+    from components.registry import COMPONENTS
+
+    node = {
+        "type": "object",
+        "required": ["id", "component"],
+        "properties": {
+            "id": {"type": "string", "minLength": 1, "maxLength": 100},
+            "component": {"type": "string", "enum": sorted(COMPONENTS)},
+            "config": {
+                "type": "object",
+                "nullable": True,
+                "description": "As the component's config_schema (null: {}).",
+            },
+            "credential": {"type": "integer", "nullable": True},
+            "position": {
+                "type": "object",
+                "nullable": True,
+                "description": 'Where the editor draws the node: {"x": number, "y": number}.',
+            },
+        },
+    }
+    edge = {
+        "type": "object",
+        "required": ["source", "target"],
+        "properties": {"source": {"type": "string"}, "target": {"type": "string"}},
+    }
+    return {
+        "type": "object",
+        "properties": {
+            "nodes": {"type": "array", "items": node, "maxItems": 200},
+            "edges": {"type": "array", "items": edge},
+            "viewport": {"description": "The editor's pan and zoom, kept as it is sent."},
+        },
+        "additionalProperties": False,
+    }
+
+
+@extend_schema_field(graph_schema())
+class GraphField(serializers.JSONField):
+    def to_internal_value(self, data: Any) -> Any:
+        value = super().to_internal_value(data)
+        edges = value.get("edges") if isinstance(value, dict) else None
+        for index, edge in enumerate(edges if isinstance(edges, list) else []):
+            # Checked here because flows.graph looks ids up in a set: a JSON object as an
+            # id would raise there instead of being reported.
+            if isinstance(edge, dict) and not all(
+                isinstance(edge.get(end), str) for end in ("source", "target")
+            ):
+                raise serializers.ValidationError(
+                    f"edge {index}: source and target must be node ids (strings)"
+                )
+        return value
+
+
+@extend_schema_field({"type": "object", "description": "As the type's credential schema."})
+class CredentialFieldsField(serializers.JSONField):
+    def to_internal_value(self, data: Any) -> Any:
+        value = super().to_internal_value(data)
+        if not isinstance(value, dict):
+            raise serializers.ValidationError("must be a JSON object")
+        return value
+
+
+class StrictIntegerField(serializers.IntegerField):
+    """A JSON number that is whole, for request bodies: DRF's IntegerField would also take
+    "5" and 5.0. (Query parameters are text; they use the plain field.)"""
+
+    def to_internal_value(self, data: Any) -> int:
+        if isinstance(data, bool) or not isinstance(data, int):
+            self.fail("invalid")
+        return int(super().to_internal_value(data))
+
+
+class ModelSerializer(serializers.ModelSerializer[Any]):
+    """Model serializers whose text fields take strings only."""
+
+    serializer_field_mapping = {
+        **serializers.ModelSerializer.serializer_field_mapping,
+        models.CharField: StrictCharField,
+        models.TextField: StrictCharField,
+    }
+
+
+class WorkspaceSerializer(ModelSerializer):
     role = serializers.SerializerMethodField()
 
     class Meta:
@@ -21,11 +124,21 @@ class WorkspaceSerializer(serializers.ModelSerializer[Workspace]):
         return role_in(self.context["request"].user, obj.id)
 
 
-class CredentialSerializer(serializers.ModelSerializer[Credential]):
+class PublicCredentialSerializer(serializers.Serializer[Any]):
+    fields = serializers.DictField(help_text="The non-secret fields with their values.")  # type: ignore[assignment]
+    secrets_set = serializers.ListField(
+        child=serializers.CharField(), help_text="The secret fields that have a value."
+    )
+
+
+class CredentialSerializer(ModelSerializer):
     """Write-only secrets: `fields` in, only non-secret values and `secrets_set` out."""
 
-    fields = serializers.JSONField(write_only=True, required=False)  # type: ignore[assignment]
-    workspace = serializers.IntegerField(source="workspace_id", required=False)
+    fields = CredentialFieldsField(write_only=True, required=False)  # type: ignore[assignment]
+    workspace = StrictIntegerField(
+        source="workspace_id", required=False, min_value=1, max_value=MAX_ID
+    )
+    type = serializers.ChoiceField(choices=sorted(credential_schemas()))
     public = serializers.SerializerMethodField()
 
     class Meta:
@@ -33,18 +146,21 @@ class CredentialSerializer(serializers.ModelSerializer[Credential]):
         fields = ["id", "workspace", "name", "type", "fields", "public", "created_at", "updated_at"]
         read_only_fields = ["created_at", "updated_at"]
 
+    @extend_schema_field(PublicCredentialSerializer)
     def get_public(self, obj: Credential) -> dict[str, Any]:
         return public_view(obj)
 
 
 class CredentialUpdateSerializer(serializers.Serializer[Any]):
-    name = serializers.CharField(max_length=200, required=False)
-    fields = serializers.JSONField(required=False)  # type: ignore[assignment]
+    name = StrictCharField(max_length=200, required=False)
+    fields = CredentialFieldsField(required=False)  # type: ignore[assignment]
 
 
-class FlowSerializer(serializers.ModelSerializer[Flow]):
-    workspace = serializers.IntegerField(source="workspace_id", required=False)
-    graph = serializers.JSONField(required=False)
+class FlowSerializer(ModelSerializer):
+    workspace = StrictIntegerField(
+        source="workspace_id", required=False, min_value=1, max_value=MAX_ID
+    )
+    graph = GraphField(required=False)
     active_version = serializers.SerializerMethodField()
     last_hour = serializers.SerializerMethodField()
     last_activity = serializers.SerializerMethodField()
@@ -77,6 +193,7 @@ class FlowSerializer(serializers.ModelSerializer[Flow]):
             return None
         return {key: getattr(obj, f"{key}_last_hour") for key in ("in", "out", "failed")}
 
+    @extend_schema_field(serializers.DateTimeField(allow_null=True))
     def get_last_activity(self, obj: Flow) -> str | None:
         value = getattr(obj, "last_activity", None)
         return value.isoformat() if value else None
@@ -85,13 +202,13 @@ class FlowSerializer(serializers.ModelSerializer[Flow]):
         return obj.id in self.context.get("consuming", set())
 
 
-class FlowVersionSerializer(serializers.ModelSerializer[FlowVersion]):
+class FlowVersionSerializer(ModelSerializer):
     class Meta:
         model = FlowVersion
         fields = ["id", "number", "graph", "created_at"]
 
 
-class StepRecordSerializer(serializers.ModelSerializer[StepRecord]):
+class StepRecordSerializer(ModelSerializer):
     class Meta:
         model = StepRecord
         fields = [
@@ -109,7 +226,7 @@ class StepRecordSerializer(serializers.ModelSerializer[StepRecord]):
         ]
 
 
-class ExecutionSerializer(serializers.ModelSerializer[Execution]):
+class ExecutionSerializer(ModelSerializer):
     version = serializers.IntegerField(source="version.number", read_only=True)
 
     class Meta:
@@ -141,36 +258,177 @@ class ExecutionDetailSerializer(ExecutionSerializer):
         fields = [*ExecutionSerializer.Meta.fields, "steps"]
 
 
+def search_field() -> serializers.CharField:
+    """Free text to look for. NUL characters are refused (PostgreSQL cannot compare them);
+    the pattern says so in the schema."""
+    return serializers.CharField(
+        required=False,
+        max_length=200,
+        # Searched as given: trimming would turn " " into an empty, refused search.
+        trim_whitespace=False,
+        validators=[RegexValidator(r"^[^\x00]*$", "must not contain NUL characters")],
+    )
+
+
 class ExecutionFilterSerializer(serializers.Serializer[Any]):
     status = serializers.ChoiceField(choices=ExecutionStatus.choices, required=False)
     since = serializers.DateTimeField(required=False)
     until = serializers.DateTimeField(required=False)
-    search = serializers.CharField(required=False, max_length=200)
+    search = search_field()
 
 
-class CodeRunSerializer(serializers.Serializer[Any]):
-    code = serializers.CharField(trim_whitespace=False, max_length=200_000)
-    message = serializers.JSONField()
+class TestMessageSerializer(serializers.Serializer[Any]):
+    """What a step receives; only `body` is required."""
 
-    def validate_message(self, value: Any) -> dict[str, Any]:
-        if not isinstance(value, dict) or "body" not in value:
+    body = serializers.JSONField(allow_null=True, help_text="Any JSON value.")
+    headers = serializers.DictField(required=False, help_text="Kafka headers.")
+    meta = serializers.DictField(
+        required=False, help_text='Kafka coordinates: {"topic", "partition", "offset", ...}.'
+    )
+
+    def to_internal_value(self, data: Any) -> dict[str, Any]:
+        if not isinstance(data, dict) or "body" not in data:
             raise serializers.ValidationError(
                 'must be an object with a "body" (and optional "headers" and "meta")'
             )
-        for key in ("headers", "meta"):
-            if key in value and not isinstance(value[key], dict):
-                raise serializers.ValidationError(f'"{key}" must be an object')
-        return value
+        return dict(super().to_internal_value(data))
+
+
+class CodeRunSerializer(serializers.Serializer[Any]):
+    code = StrictCharField(trim_whitespace=False, max_length=200_000)
+    message = TestMessageSerializer()
 
 
 class CodeCheckSerializer(serializers.Serializer[Any]):
-    code = serializers.CharField(trim_whitespace=False, max_length=200_000, allow_blank=True)
+    code = StrictCharField(trim_whitespace=False, max_length=200_000, allow_blank=True)
 
 
 class SamplesRequestSerializer(serializers.Serializer[Any]):
-    count = serializers.IntegerField(min_value=1, max_value=100, default=10)
+    count = StrictIntegerField(min_value=1, max_value=100, default=10)
 
 
 class TokenRequestSerializer(serializers.Serializer[Any]):
+    username = StrictCharField(max_length=150)
+    password = StrictCharField(trim_whitespace=False, max_length=4096)
+
+
+# --- Query parameters ----------------------------------------------------------------------
+
+
+class ListQuerySerializer(serializers.Serializer[Any]):
+    """`?workspace=` narrows a list to one of the caller's workspaces (the UI's switcher)."""
+
+    workspace = serializers.IntegerField(required=False, min_value=1, max_value=MAX_ID)
+
+
+class FlowListQuerySerializer(ListQuerySerializer):
+    search = search_field()
+
+
+class StatsQuerySerializer(serializers.Serializer[Any]):
+    window = serializers.IntegerField(
+        required=False, default=3600, min_value=60, max_value=7 * 24 * 3600
+    )
+
+
+class ThroughputQuerySerializer(StatsQuerySerializer):
+    bucket = serializers.IntegerField(required=False, default=60, min_value=1, max_value=24 * 3600)
+
+
+# --- Response shapes (documented so that clients and the schema tests can rely on them) ---
+
+
+class ErrorSerializer(serializers.Serializer[Any]):
+    """Every 4xx answer of the API."""
+
+    error = serializers.CharField()
+    details = serializers.DictField(help_text="What was wrong, field by field, where it applies.")
+
+
+class TokenSerializer(serializers.Serializer[Any]):
+    token = serializers.CharField()
+
+
+class SessionUserSerializer(serializers.Serializer[Any]):
+    id = serializers.IntegerField()
     username = serializers.CharField()
-    password = serializers.CharField(trim_whitespace=False)
+    is_staff = serializers.BooleanField()
+
+
+class SessionSerializer(serializers.Serializer[Any]):
+    user = SessionUserSerializer()
+    workspaces = WorkspaceSerializer(many=True)
+
+
+class ComponentSerializer(serializers.Serializer[Any]):
+    name = serializers.CharField()
+    kind = serializers.ChoiceField(choices=["trigger", "action"])
+    title = serializers.CharField()
+    description = serializers.CharField()
+    config_schema = serializers.DictField(help_text="JSON Schema of the node's config.")
+    credential_type = serializers.CharField(allow_null=True)
+    credential_schema = serializers.DictField(
+        allow_null=True, help_text="JSON Schema of the credential's fields."
+    )
+    sample_config = serializers.DictField(allow_null=True)
+    delivers = serializers.BooleanField()
+
+
+class SamplesSerializer(serializers.Serializer[Any]):
+    messages = serializers.ListField(
+        child=serializers.DictField(), help_text='Messages: {"id", "body", "headers", "meta"}.'
+    )
+
+
+class CountsSerializer(serializers.Serializer[Any]):
+    # `in` is a Python keyword: declared through the field mapping below.
+    out = serializers.IntegerField()
+    failed = serializers.IntegerField()
+
+    def get_fields(self) -> dict[str, serializers.Field[Any, Any, Any, Any]]:
+        return {"in": serializers.IntegerField(), **super().get_fields()}
+
+
+class ThroughputPointSerializer(CountsSerializer):
+    t = serializers.DateTimeField()
+
+
+class ThroughputSerializer(serializers.Serializer[Any]):
+    bucket_seconds = serializers.IntegerField()
+    points = ThroughputPointSerializer(many=True)
+
+
+class RatesSerializer(serializers.Serializer[Any]):
+    out = serializers.FloatField()
+    failed = serializers.FloatField()
+
+    def get_fields(self) -> dict[str, serializers.Field[Any, Any, Any, Any]]:
+        return {"in": serializers.FloatField(), **super().get_fields()}
+
+
+class PercentilesSerializer(serializers.Serializer[Any]):
+    p50 = serializers.FloatField(allow_null=True)
+    p99 = serializers.FloatField(allow_null=True)
+
+
+class StatsSerializer(CountsSerializer):
+    window_seconds = serializers.IntegerField()
+    filtered = serializers.IntegerField()
+    running = serializers.IntegerField()
+    rates_per_second = RatesSerializer()
+    latency_ms = PercentilesSerializer(help_text="From the Kafka message's timestamp to done.")
+    processing_ms = PercentilesSerializer(help_text="From when the trigger read it to done.")
+
+
+class CodeRunResultSerializer(serializers.Serializer[Any]):
+    output = serializers.ListField(child=serializers.JSONField(), help_text="Message bodies.")
+    logs = serializers.ListField(child=serializers.CharField())
+
+
+class CodeProblemSerializer(serializers.Serializer[Any]):
+    line = serializers.IntegerField(allow_null=True)
+    message = serializers.CharField()
+
+
+class CodeCheckResultSerializer(serializers.Serializer[Any]):
+    problems = CodeProblemSerializer(many=True)

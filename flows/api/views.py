@@ -6,7 +6,7 @@ from typing import Any
 
 from django.contrib.auth import authenticate, login, logout
 from django.db.models import Q, QuerySet
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import mixins, status, viewsets
 from rest_framework.authtoken.models import Token
 from rest_framework.decorators import action
@@ -15,12 +15,13 @@ from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.serializers import BaseSerializer
-from rest_framework.throttling import AnonRateThrottle
 from rest_framework.views import APIView
 
 from components.registry import all_descriptors
+from flows.api import examples
 from flows.api import serializers as s
-from flows.api.permissions import WorkspaceRole
+from flows.api.permissions import CanWriteSomewhere, WorkspaceRole
+from flows.api.throttling import LoginThrottle
 from flows.errors import ServiceError
 from flows.models import Credential, Execution, Flow, Workspace
 from flows.selectors import consuming_flow_ids, with_activity
@@ -31,9 +32,7 @@ from flows.services.code import check_user_code, run_user_code
 from flows.services.samples import fetch_trigger_samples
 from flows.services.workspaces import workspaces_of, writable_workspace
 
-
-class LoginThrottle(AnonRateThrottle):
-    rate = "20/min"
+THROTTLED = {429: s.ErrorSerializer}
 
 
 class TokenView(APIView):
@@ -43,7 +42,11 @@ class TokenView(APIView):
     permission_classes = [AllowAny]
     throttle_classes = [LoginThrottle]
 
-    @extend_schema(request=s.TokenRequestSerializer, responses={200: dict})
+    @extend_schema(
+        request=s.TokenRequestSerializer,
+        responses={200: s.TokenSerializer, **THROTTLED},
+        examples=[examples.LOGIN],
+    )
     def post(self, request: Request) -> Response:
         data = s.TokenRequestSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -67,13 +70,17 @@ class SessionView(APIView):
     def get_throttles(self) -> list[Any]:
         return super().get_throttles() if self.request.method == "POST" else []
 
-    @extend_schema(responses={200: dict})
+    @extend_schema(responses={200: s.SessionSerializer})
     def get(self, request: Request) -> Response:
         if not request.user.is_authenticated:
             raise NotAuthenticated("not logged in")
         return Response(session_view(request))
 
-    @extend_schema(request=s.TokenRequestSerializer, responses={200: dict})
+    @extend_schema(
+        request=s.TokenRequestSerializer,
+        responses={200: s.SessionSerializer, **THROTTLED},
+        examples=[examples.LOGIN],
+    )
     def post(self, request: Request) -> Response:
         data = s.TokenRequestSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -115,7 +122,7 @@ class WorkspaceViewSet(viewsets.ReadOnlyModelViewSet[Workspace]):
 class ComponentListView(APIView):
     """The component catalog, each with its config JSON Schema and credential schema."""
 
-    @extend_schema(responses={200: dict})
+    @extend_schema(responses={200: s.ComponentSerializer(many=True)})
     def get(self, request: Request) -> Response:
         return Response([d.as_dict() for d in all_descriptors()])
 
@@ -126,21 +133,46 @@ def scoped(queryset: QuerySet[Any], request: Request, path: str = "workspace") -
     `?workspace=<id>` narrows a list to one of them (the UI's workspace switcher).
     """
     queryset = queryset.filter(**{f"{path}__in": workspaces_of(request.user)})
-    workspace = request.query_params.get("workspace")
-    if workspace:
-        if not workspace.isdigit():
+    if "workspace" in request.query_params:
+        params = s.ListQuerySerializer(data=request.query_params.dict())
+        if not params.is_valid():
             raise ServiceError("workspace must be a workspace id", {"workspace": "invalid"})
-        queryset = queryset.filter(**{f"{path}_id": int(workspace)})
+        queryset = queryset.filter(**{f"{path}_id": params.validated_data["workspace"]})
     return queryset
 
 
+def query(serializer: type[s.serializers.Serializer[Any]], request: Request) -> dict[str, Any]:
+    """The validated query parameters (a 400 naming the parameter when one is malformed).
+
+    Read as a plain dict: as form data, DRF would quietly drop `?status=` or `?window=`
+    instead of saying they are not valid values.
+    """
+    params = serializer(data=request.query_params.dict())
+    params.is_valid(raise_exception=True)
+    return dict(params.validated_data)
+
+
+# The error answers every operation shares are documented by flows.api.schema; these are
+# particular to a few operations.
+CONFLICT = {409: s.ErrorSerializer}
+# Creating in a workspace the caller is not a member of.
+NO_SUCH_WORKSPACE = {404: s.ErrorSerializer}
+
+
+@extend_schema_view(
+    list=extend_schema(parameters=[s.ListQuerySerializer]),
+    create=extend_schema(
+        responses={201: s.CredentialSerializer, **NO_SUCH_WORKSPACE},
+        examples=[examples.CREDENTIAL],
+    ),
+)
 class CredentialViewSet(viewsets.ModelViewSet[Credential]):
     serializer_class = s.CredentialSerializer
     permission_classes = [IsAuthenticated, WorkspaceRole]
     http_method_names = ["get", "post", "patch", "delete", "head", "options"]
 
     def get_queryset(self) -> QuerySet[Credential]:
-        return scoped(Credential.objects.order_by("name"), self.request)
+        return scoped(Credential.objects.order_by("name", "id"), self.request)
 
     def perform_create(self, serializer: BaseSerializer[Credential]) -> None:
         data = serializer.validated_data
@@ -151,6 +183,10 @@ class CredentialViewSet(viewsets.ModelViewSet[Credential]):
 
     def perform_destroy(self, instance: Credential) -> None:
         credential_services.delete_credential(instance)
+
+    @extend_schema(responses={204: None, **CONFLICT})
+    def destroy(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        return super().destroy(request, *args, **kwargs)
 
     @extend_schema(request=s.CredentialUpdateSerializer)
     def partial_update(self, request: Request, *args: Any, **kwargs: Any) -> Response:
@@ -165,6 +201,12 @@ class CredentialViewSet(viewsets.ModelViewSet[Credential]):
         return Response(self.get_serializer(credential).data)
 
 
+@extend_schema_view(
+    list=extend_schema(parameters=[s.FlowListQuerySerializer]),
+    create=extend_schema(
+        responses={201: s.FlowSerializer, **NO_SUCH_WORKSPACE}, examples=[examples.FLOW]
+    ),
+)
 class FlowViewSet(viewsets.ModelViewSet[Flow]):
     serializer_class = s.FlowSerializer
     permission_classes = [IsAuthenticated, WorkspaceRole]
@@ -173,8 +215,7 @@ class FlowViewSet(viewsets.ModelViewSet[Flow]):
     def get_queryset(self) -> QuerySet[Flow]:
         queryset = scoped(Flow.objects.select_related("active_version"), self.request)
         if self.action == "list":
-            search = self.request.query_params.get("search")
-            if search:
+            if search := query(s.FlowListQuerySerializer, self.request).get("search"):
                 queryset = queryset.filter(name__icontains=search)
             queryset = with_activity(queryset)
         return queryset
@@ -194,12 +235,17 @@ class FlowViewSet(viewsets.ModelViewSet[Flow]):
 
     def perform_update(self, serializer: BaseSerializer[Flow]) -> None:
         data = serializer.validated_data
-        assert serializer.instance is not None
-        flow_services.update_flow(
-            serializer.instance, name=data.get("name"), graph=data.get("graph")
-        )
+        flow = serializer.instance
+        assert flow is not None
+        if data.get("workspace_id", flow.workspace_id) != flow.workspace_id:
+            # Moving would carry credential references into a workspace they do not belong to.
+            raise ServiceError(
+                "a flow cannot move to another workspace; duplicate it there instead",
+                {"workspace": "read-only"},
+            )
+        flow_services.update_flow(flow, name=data.get("name"), graph=data.get("graph"))
 
-    @extend_schema(request=None, responses=s.FlowVersionSerializer)
+    @extend_schema(request=None, responses={201: s.FlowVersionSerializer})
     @action(detail=True, methods=["post"])
     def publish(self, request: Request, pk: str) -> Response:
         version = flow_services.publish_flow(self.get_object(), request.user)  # type: ignore[arg-type]
@@ -212,7 +258,11 @@ class FlowViewSet(viewsets.ModelViewSet[Flow]):
         page = self.paginate_queryset(versions)  # type: ignore[arg-type]
         return self.get_paginated_response(s.FlowVersionSerializer(page, many=True).data)
 
-    @extend_schema(request=None, responses=s.FlowSerializer)
+    @extend_schema(
+        request=None,
+        responses=s.FlowSerializer,
+        parameters=[OpenApiParameter("number", int, OpenApiParameter.PATH)],
+    )
     @action(detail=True, methods=["post"], url_path=r"versions/(?P<number>\d+)/restore")
     def restore(self, request: Request, pk: str, number: str) -> Response:
         flow = self.get_object()
@@ -237,47 +287,49 @@ class FlowViewSet(viewsets.ModelViewSet[Flow]):
     @action(detail=True, methods=["get"])
     def executions(self, request: Request, pk: str) -> Response:
         flow = self.get_object()
-        filters = s.ExecutionFilterSerializer(data=request.query_params)
-        filters.is_valid(raise_exception=True)
+        filters = query(s.ExecutionFilterSerializer, request)
         queryset = flow.executions.select_related("version")
-        if status_filter := filters.validated_data.get("status"):
+        if status_filter := filters.get("status"):
             queryset = queryset.filter(status=status_filter)
-        if since := filters.validated_data.get("since"):
+        if since := filters.get("since"):
             queryset = queryset.filter(started_at__gte=since)
-        if until := filters.validated_data.get("until"):
+        if until := filters.get("until"):
             queryset = queryset.filter(started_at__lt=until)
-        if search := filters.validated_data.get("search"):
+        if search := filters.get("search"):
             queryset = queryset.filter(Q(summary__icontains=search) | Q(error__icontains=search))
         page = self.paginate_queryset(queryset.order_by("-started_at", "-id"))  # type: ignore[arg-type]
         return self.get_paginated_response(s.ExecutionSerializer(page, many=True).data)
 
-    @extend_schema(request=None, responses=s.FlowSerializer)
+    @extend_schema(request=None, responses={201: s.FlowSerializer})
     @action(detail=True, methods=["post"])
     def duplicate(self, request: Request, pk: str) -> Response:
         user = request.user if request.user.is_authenticated else None
         copy = flow_services.duplicate_flow(self.get_object(), user)
         return Response(self.get_serializer(copy).data, status=status.HTTP_201_CREATED)
 
-    @extend_schema(request=s.SamplesRequestSerializer, responses={200: dict})
+    @extend_schema(request=s.SamplesRequestSerializer, responses={200: s.SamplesSerializer})
     @action(detail=True, methods=["post"])
     def samples(self, request: Request, pk: str) -> Response:
+        # Authorised first: reading the topic uses the workspace's credential, an editor's act.
+        flow = self.get_object()
         data = s.SamplesRequestSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        messages = fetch_trigger_samples(self.get_object(), data.validated_data["count"])
+        messages = fetch_trigger_samples(flow, data.validated_data["count"])
         return Response({"messages": messages})
 
-    @extend_schema(responses={200: dict})
+    @extend_schema(parameters=[s.ThroughputQuerySerializer], responses=s.ThroughputSerializer)
     @action(detail=True, methods=["get"])
     def throughput(self, request: Request, pk: str) -> Response:
-        window = _int_param(request, "window", 3600, 60, 7 * 24 * 3600)
-        bucket = _int_param(request, "bucket", 60, 1, 24 * 3600)
-        return Response(execution_services.throughput(self.get_object(), window, bucket))
+        flow = self.get_object()
+        params = query(s.ThroughputQuerySerializer, request)
+        return Response(execution_services.throughput(flow, params["window"], params["bucket"]))
 
-    @extend_schema(responses={200: dict})
+    @extend_schema(parameters=[s.StatsQuerySerializer], responses=s.StatsSerializer)
     @action(detail=True, methods=["get"])
     def stats(self, request: Request, pk: str) -> Response:
-        window = _int_param(request, "window", 3600, 60, 7 * 24 * 3600)
-        return Response(execution_services.flow_stats(self.get_object(), window))
+        flow = self.get_object()
+        params = query(s.StatsQuerySerializer, request)
+        return Response(execution_services.flow_stats(flow, params["window"]))
 
 
 class ExecutionViewSet(mixins.RetrieveModelMixin, viewsets.GenericViewSet[Execution]):
@@ -288,26 +340,21 @@ class ExecutionViewSet(mixins.RetrieveModelMixin, viewsets.GenericViewSet[Execut
         queryset = Execution.objects.select_related("version", "flow").prefetch_related("steps")
         return scoped(queryset, self.request, "flow__workspace")
 
-    @extend_schema(request=None, responses=s.ExecutionSerializer)
+    @extend_schema(request=None, responses={202: s.ExecutionSerializer})
     @action(detail=True, methods=["post"])
     def retry(self, request: Request, pk: str) -> Response:
         execution = execution_services.retry_execution(self.get_object())
         return Response(s.ExecutionSerializer(execution).data, status=status.HTTP_202_ACCEPTED)
 
 
-def _int_param(request: Request, name: str, default: int, low: int, high: int) -> int:
-    raw = request.query_params.get(name)
-    if raw is None:
-        return default
-    if not raw.isdigit():
-        raise ServiceError(f"{name} must be a whole number", {name: "invalid"})
-    return max(low, min(int(raw), high))
-
-
 class CodeCheckView(APIView):
     """Compile transform code without running it: problems with their lines."""
 
-    @extend_schema(request=s.CodeCheckSerializer, responses={200: dict})
+    @extend_schema(
+        request=s.CodeCheckSerializer,
+        responses={200: s.CodeCheckResultSerializer},
+        examples=[examples.CODE_CHECK],
+    )
     def post(self, request: Request) -> Response:
         data = s.CodeCheckSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -315,9 +362,19 @@ class CodeCheckView(APIView):
 
 
 class CodeRunView(APIView):
-    """Run transform code against one sample message in the sandbox."""
+    """Run transform code against one sample message in the sandbox.
 
-    @extend_schema(request=s.CodeRunSerializer, responses={200: dict})
+    Only for users who may edit a flow somewhere: running code costs a sandbox process, and a
+    read-only viewer has no code to test.
+    """
+
+    permission_classes = [IsAuthenticated, CanWriteSomewhere]
+
+    @extend_schema(
+        request=s.CodeRunSerializer,
+        responses={200: s.CodeRunResultSerializer},
+        examples=[examples.CODE_RUN],
+    )
     def post(self, request: Request) -> Response:
         data = s.CodeRunSerializer(data=request.data)
         data.is_valid(raise_exception=True)

@@ -65,7 +65,13 @@ def version_context(flow_id: int, version_id: int) -> VersionContext:
     for credential in Credential.objects.filter(id__in=credential_ids, workspace_id=workspace_id):
         secrets.extend(secret_values(credential_fields(credential), credential.type))
     context = VersionContext(
-        flow_id, workspace_id, version_id, plan, tuple(sorted(set(secrets))), time.time()
+        flow_id,
+        workspace_id,
+        version_id,
+        plan,
+        # Longest first, so a secret containing another is masked whole.
+        tuple(sorted(set(secrets), key=lambda secret: (-len(secret), secret))),
+        time.time(),
     )
     with _contexts_lock:
         _contexts[version_id] = context

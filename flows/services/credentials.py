@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import base64
 from typing import Any
+from urllib.parse import quote
 
+import orjson
 from jsonschema import Draft202012Validator
 
 from components.registry import all_descriptors
-from flows.crypto import decrypt_fields, encrypt_fields
+from flows.crypto import CredentialDecryptError, decrypt_fields, encrypt_fields
 from flows.errors import Conflict, ServiceError
 from flows.models import Credential, Flow, Workspace
 
@@ -38,6 +41,14 @@ def _validated(credential_type: str, fields: Any) -> dict[str, Any]:
         )
     if not isinstance(fields, dict):
         raise ServiceError("fields must be a JSON object", {"fields": "not an object"})
+    try:
+        orjson.dumps(fields)
+    except orjson.JSONEncodeError:
+        # What encryption would fail on: numbers beyond 64 bits, for one.
+        raise ServiceError(
+            "fields hold a value that cannot be stored (numbers must fit in 64 bits)",
+            {"fields": "not storable"},
+        ) from None
     problems = {}
     for error in Draft202012Validator(schemas[credential_type]).iter_errors(fields):
         name = ".".join(str(p) for p in error.path) or "fields"
@@ -75,6 +86,8 @@ def update_credential(
         credential.name = name
         update.append("name")
     if fields is not None:
+        if not isinstance(fields, dict):
+            raise ServiceError("fields must be a JSON object", {"fields": "not an object"})
         merged = {**decrypt_fields(credential.encrypted), **fields}
         credential.encrypted = encrypt_fields(_validated(credential.type, merged))
         update.append("encrypted")
@@ -107,8 +120,15 @@ def credential_fields(credential: Credential) -> dict[str, Any]:
 
 
 def public_view(credential: Credential) -> dict[str, Any]:
-    """Non-secret fields with their values; secret fields only as set / not set."""
-    fields = decrypt_fields(credential.encrypted)
+    """Non-secret fields with their values; secret fields only as set / not set.
+
+    A credential saved under a key that is no longer configured shows no fields (the list
+    must still render); using it in a flow fails with the reason.
+    """
+    try:
+        fields = decrypt_fields(credential.encrypted)
+    except CredentialDecryptError:
+        return {"fields": {}, "secrets_set": []}
     secrets = secret_field_names(credential.type)
     return {
         "fields": {k: v for k, v in fields.items() if k not in secrets},
@@ -117,10 +137,23 @@ def public_view(credential: Credential) -> dict[str, Any]:
 
 
 def secret_values(credential_fields: dict[str, Any], credential_type: str) -> list[str]:
-    """The secret strings of a credential, for masking them wherever they could appear."""
+    """The strings to mask wherever a credential's secrets could appear in a record.
+
+    Each secret as stored, and as it travels: JSON-escaped (records are masked as JSON
+    text), percent-encoded, and inside an HTTP Basic `Authorization` header, i.e.
+    base64("<user>:<secret>") for every non-secret value that may be the user name (an
+    echoed header then shows no decodable secret). Longest first, so a secret that
+    contains another is masked whole.
+    """
     names = secret_field_names(credential_type)
-    return [
-        str(v)
-        for k, v in credential_fields.items()
-        if k in names and isinstance(v, str) and len(v) >= 4
+    secrets = [
+        v for k, v in credential_fields.items() if k in names and isinstance(v, str) and len(v) >= 4
     ]
+    users = [""] + [
+        v for k, v in credential_fields.items() if k not in names and isinstance(v, str)
+    ]
+    values: set[str] = set()
+    for secret in secrets:
+        values |= {secret, orjson.dumps(secret).decode()[1:-1], quote(secret, safe="")}
+        values |= {base64.b64encode(f"{user}:{secret}".encode()).decode() for user in users}
+    return sorted(values, key=lambda value: (-len(value), value))

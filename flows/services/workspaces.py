@@ -11,6 +11,12 @@ from flows.models import Membership, Workspace
 AnyUser = User | AnonymousUser
 
 
+class NoSuchWorkspace(ServiceError):
+    """A workspace the caller is not a member of: as if it did not exist."""
+
+    status_code = 404
+
+
 def workspaces_of(user: AnyUser) -> QuerySet[Workspace]:
     if not user.is_authenticated:
         return Workspace.objects.none()
@@ -43,15 +49,34 @@ def default_workspace(user: User) -> Workspace:
     return workspace
 
 
+WRITE_ROLES = (Role.OWNER, Role.EDITOR)
+
+
+def can_write_somewhere(user: AnyUser) -> bool:
+    """Whether the user may create flows: an owner or editor of some workspace, or a user
+    without any workspace yet (their first flow creates a personal one)."""
+    if not user.is_authenticated:
+        return False
+    roles = set(Membership.objects.filter(user=user).values_list("role", flat=True))
+    return not roles or bool(roles & set(WRITE_ROLES))
+
+
 def writable_workspace(user: AnyUser, workspace_id: int | None) -> Workspace:
-    """The workspace a new object goes into, checked for write access."""
+    """The workspace a new object goes into, checked for write access.
+
+    Without an explicit workspace: the user's first workspace they may write to (a user
+    without any workspace gets a personal one); 403 for a user who is only a viewer.
+    """
     if workspace_id is None:
         assert isinstance(user, User)
-        workspace = default_workspace(user)
+        writable = Workspace.objects.filter(
+            membership__user=user, membership__role__in=WRITE_ROLES
+        ).order_by("id")
+        workspace = writable.first() or default_workspace(user)
     else:
         found = workspaces_of(user).filter(id=workspace_id).first()
         if found is None:
-            raise ServiceError("no such workspace", {"workspace": "not found"})
+            raise NoSuchWorkspace("no such workspace", {"workspace": "not found"})
         workspace = found
     if role_in(user, workspace.id) == Role.VIEWER:
         raise Forbidden("viewers cannot change this workspace", {"workspace": "read-only"})
