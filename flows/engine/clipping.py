@@ -10,16 +10,33 @@ from django.conf import settings
 MASK = "••••••"
 
 
+# Components cut long texts (e.g. a response body in an error) and end them with this.
+ELLIPSIS = "…"
+# Shorter leftovers of a cut secret say too little to be worth masking (and would mask noise).
+MIN_CUT_PREFIX = 4
+
+
+def _mask(text: str, secrets: list[str] | tuple[str, ...]) -> str:
+    """Replace every secret, and a secret's beginning left where a text was cut short."""
+    for secret in secrets:
+        if secret in text:
+            text = text.replace(secret, MASK)
+    if ELLIPSIS in text:
+        for secret in secrets:
+            for length in range(len(secret) - 1, MIN_CUT_PREFIX - 1, -1):
+                cut = secret[:length] + ELLIPSIS
+                if cut in text:
+                    text = text.replace(cut, MASK + ELLIPSIS)
+    return text
+
+
 def clip(value: Any, secrets: list[str] | tuple[str, ...] = ()) -> Any:
     """`value` as stored in a record: secrets masked, cut to TRIBUTARY_RECORD_MAX_BYTES."""
     if value is None:
         return None
-    text = orjson.dumps(value, default=str).decode()
-    masked = False
-    for secret in secrets:
-        if secret in text:
-            text = text.replace(secret, MASK)
-            masked = True
+    original = orjson.dumps(value, default=str).decode()
+    text = _mask(original, secrets)
+    masked = text != original
     limit = settings.TRIBUTARY_RECORD_MAX_BYTES
     if len(text) > limit:
         return {"truncated": True, "size": len(text), "preview": text[:limit]}
@@ -27,6 +44,4 @@ def clip(value: Any, secrets: list[str] | tuple[str, ...] = ()) -> Any:
 
 
 def mask_text(text: str, secrets: list[str] | tuple[str, ...] = ()) -> str:
-    for secret in secrets:
-        text = text.replace(secret, MASK)
-    return text
+    return _mask(text, secrets)

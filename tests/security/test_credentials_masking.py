@@ -213,12 +213,6 @@ def test_an_echoed_secret_is_masked_in_every_record(
         assert found["count"] == 0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="components.http.snippet cuts a response to 300 characters before the engine masks "
-    "secrets, so a secret straddling the cut is stored half visible (needs masking before the "
-    "cut, in components/ or flows/engine/ - outside this change)",
-)
 def test_a_secret_cut_by_the_error_snippet_is_not_left_half_visible(
     echo_server: EchoServer, user: User, workspace: Workspace
 ) -> None:
