@@ -40,13 +40,17 @@ typecheck: $(VENV)/.installed
 pytest: setup
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-# The same tests on PostgreSQL (the production database) when a server answers at
-# TEST_POSTGRES_URL; on a laptop without one this step says so and passes.
+# The suite again on PostgreSQL (the production database) when a server answers at
+# TEST_POSTGRES_URL; on a laptop without one this step says so and passes. Tests that never
+# touch the database (components, sandbox attacks, deployment files) run once, above.
 TEST_POSTGRES_URL ?= postgres://postgres@127.0.0.1:5432/test
+DB_FREE_TESTS := tests/components tests/test_services.py tests/test_deploy.py \
+	tests/security/test_attacks.py tests/security/test_inner_walls.py tests/security/test_policy.py
 pytest-postgres: setup
 	@if $(PY) -c 'import psycopg, sys; psycopg.connect(sys.argv[1], connect_timeout=2).close()' \
 	    '$(TEST_POSTGRES_URL)' 2>/dev/null; then \
-	  DATABASE_URL='$(TEST_POSTGRES_URL)' $(PY) -m pytest -p no:cacheprovider $(PYTEST_ARGS); \
+	  DATABASE_URL='$(TEST_POSTGRES_URL)' $(PY) -m pytest -p no:cacheprovider \
+	    $(addprefix --ignore=,$(DB_FREE_TESTS)) $(PYTEST_ARGS); \
 	else echo "no PostgreSQL at $(TEST_POSTGRES_URL): skipping the PostgreSQL run"; fi
 
 # Tools the tests use from the system, installed from Debian's packages where apt is there

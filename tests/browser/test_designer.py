@@ -12,6 +12,7 @@ from django.contrib.auth.models import User
 
 from config.services import create_topic
 from flows.demo import TRANSFORM
+from flows.models import Execution
 from flows.services.credentials import create_credential
 from flows.services.workspaces import create_workspace
 from tests.browser.conftest import screenshot
@@ -153,6 +154,14 @@ def test_build_test_publish_and_watch_a_flow(
     produce(kafka_broker.bootstrap, topic, records)
     wait_for(lambda: bloomreach_standin.stats()["commands"] == len(expected), 90, "the deliveries")
 
+    # Records are written just after the last delivery of their batch.
+    wait_for(
+        lambda: (
+            Execution.objects.filter(flow__name="Shop events to Bloomreach").count() == len(records)
+        ),
+        30,
+        "every execution recorded",
+    )
     page.get_by_role("tab", name="Executions").click()
     expect(page.locator(".stats")).to_contain_text(str(len(records)))
     rows = page.locator("tbody tr")
