@@ -48,17 +48,23 @@ class TokenView(APIView):
         examples=[examples.LOGIN],
     )
     def post(self, request: Request) -> Response:
-        data = s.TokenRequestSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        user = authenticate(
-            request,
-            username=data.validated_data["username"],
-            password=data.validated_data["password"],
-        )
-        if user is None or not user.is_active:
-            raise ServiceError("wrong username or password")
+        user = authenticated_user(request)
         token, _ = Token.objects.get_or_create(user=user)
         return Response({"token": token.key})
+
+
+def authenticated_user(request: Request) -> Any:
+    """The active user the request's username and password name, or a 400."""
+    data = s.TokenRequestSerializer(data=request.data)
+    data.is_valid(raise_exception=True)
+    user = authenticate(
+        request,
+        username=data.validated_data["username"],
+        password=data.validated_data["password"],
+    )
+    if user is None or not user.is_active:
+        raise ServiceError("wrong username or password")
+    return user
 
 
 class SessionView(APIView):
@@ -82,15 +88,7 @@ class SessionView(APIView):
         examples=[examples.LOGIN],
     )
     def post(self, request: Request) -> Response:
-        data = s.TokenRequestSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        user = authenticate(
-            request,
-            username=data.validated_data["username"],
-            password=data.validated_data["password"],
-        )
-        if user is None or not user.is_active:
-            raise ServiceError("wrong username or password")
+        user = authenticated_user(request)
         login(request._request, user)
         request.user = user
         return Response(session_view(request))
