@@ -37,6 +37,29 @@ RetryHook = Callable[[int, float, str], None]
 Sleep = Callable[[float], None]
 
 
+def timeout_property() -> dict[str, Any]:
+    """The `timeout_seconds` config field of components that send HTTP requests."""
+    return {
+        "title": "Timeout (s)",
+        "type": "number",
+        "exclusiveMinimum": 0,
+        "maximum": 300,
+        "default": 10,
+    }
+
+
+def retries_property(description: str) -> dict[str, Any]:
+    """The `retries` config field of components that send HTTP requests."""
+    return {
+        "title": "Retries",
+        "type": "integer",
+        "minimum": 0,
+        "maximum": 20,
+        "default": 5,
+        "description": description,
+    }
+
+
 @dataclass(frozen=True)
 class RetryPolicy:
     """How many times to try a request and how long to wait between tries.

@@ -28,7 +28,14 @@ from components.base import (
     Runtime,
     StepError,
 )
-from components.http import RetryPolicy, new_session, send, snippet
+from components.http import (
+    RetryPolicy,
+    new_session,
+    retries_property,
+    send,
+    snippet,
+    timeout_property,
+)
 from components.validation import validate_config, with_defaults
 
 EVENT = "customers/events"
@@ -60,21 +67,10 @@ CONFIG_SCHEMA: dict[str, Any] = {
             "description": "What a bare message body is: an event or a customer update. "
             'Bodies of the form {"name", "data"} are commands and choose for themselves.',
         },
-        "timeout_seconds": {
-            "title": "Timeout (s)",
-            "type": "number",
-            "exclusiveMinimum": 0,
-            "maximum": 300,
-            "default": 10,
-        },
-        "retries": {
-            "title": "Retries",
-            "type": "integer",
-            "minimum": 0,
-            "maximum": 20,
-            "default": 5,
-            "description": "How many times a 429, 5xx, timeout or connection error is retried.",
-        },
+        "timeout_seconds": timeout_property(),
+        "retries": retries_property(
+            "How many times a 429, 5xx, timeout or connection error is retried."
+        ),
         "batch_size": {
             "title": "Batch size",
             "type": "integer",

@@ -18,7 +18,15 @@ from components.base import (
     Runtime,
     StepError,
 )
-from components.http import RetryPolicy, new_session, safe_url, send, snippet
+from components.http import (
+    RetryPolicy,
+    new_session,
+    retries_property,
+    safe_url,
+    send,
+    snippet,
+    timeout_property,
+)
 from components.rest.templating import (
     Expression,
     Template,
@@ -59,22 +67,11 @@ CONFIG_SCHEMA: dict[str, Any] = {
             "description": "JSONata expression whose value is sent as JSON. Empty: send the "
             "message body (POST/PUT/PATCH) or nothing (GET/DELETE).",
         },
-        "timeout_seconds": {
-            "title": "Timeout (s)",
-            "type": "number",
-            "exclusiveMinimum": 0,
-            "maximum": 300,
-            "default": 10,
-        },
-        "retries": {
-            "title": "Retries",
-            "type": "integer",
-            "minimum": 0,
-            "maximum": 20,
-            "default": 5,
-            "description": "How many times a timeout, connection error, 408, 429 or 5xx is "
-            "retried (0: a single attempt).",
-        },
+        "timeout_seconds": timeout_property(),
+        "retries": retries_property(
+            "How many times a timeout, connection error, 408, 429 or 5xx is "
+            "retried (0: a single attempt)."
+        ),
         "on_client_error": {
             "title": "On other 4xx",
             "type": "string",
