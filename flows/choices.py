@@ -12,6 +12,8 @@ class Role(models.TextChoices):
 class FlowStatus(models.TextChoices):
     DRAFT = "draft", "Draft"
     RUNNING = "running", "Running"
+    # Running, but consumption is held: a destination fails every attempt. Resumes by itself.
+    RETRYING = "retrying", "Retrying"
     STOPPED = "stopped", "Stopped"
     FAILED = "failed", "Failed"
 
@@ -29,3 +31,7 @@ class StepStatus(models.TextChoices):
     FAILED = "failed", "Failed"
     # The delivery ledger showed the message already went out; not sent again.
     SKIPPED = "skipped", "Skipped (already delivered)"
+
+
+# Statuses in which a flow's trigger consumes (the runner keeps a consumer for it).
+CONSUMING_STATUSES = (FlowStatus.RUNNING, FlowStatus.RETRYING)

@@ -1,9 +1,9 @@
 """Validation and planning of flow graphs.
 
-A graph is `{"nodes": [{"id", "component", "config", "credential", "position"}],
-"edges": [{"source", "target"}]}`: exactly one trigger without incoming edges, and actions
-forming a chain or a tree below it. Every problem is reported with the node and field it
-concerns, so the editor can flag it in place.
+A graph is `{"nodes": [{"id", "component", "config", "credential", "position", "retry"}],
+"edges": [{"source", "target"}], "settings": {...}}`: exactly one trigger without incoming
+edges, and actions forming a chain or a tree below it (retry and settings: flows.policies).
+Every problem is reported with the node and field it concerns, so the editor can flag it.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from typing import Any
 from components.base import Descriptor
 from components.registry import COMPONENTS, component_class, descriptor
 from components.validation import validate_config
+from flows.policies import FlowSettings, StepRetry, parse_retry, parse_settings
 
 MAX_NODES = 200
 
@@ -51,6 +52,7 @@ class Node:
     config: dict[str, Any]
     credential: int | None
     descriptor: Descriptor
+    retry: StepRetry = field(default_factory=StepRetry)
 
 
 @dataclass
@@ -60,6 +62,7 @@ class Plan:
     trigger: Node
     actions: list[Node]
     children: dict[str, list[str]] = field(default_factory=dict)
+    settings: FlowSettings = field(default_factory=FlowSettings)
 
     @property
     def nodes(self) -> dict[str, Node]:
@@ -71,7 +74,7 @@ def _check_shape(graph: Any) -> tuple[list[dict[str, Any]], list[dict[str, Any]]
         return [], [], [GraphError("graph must be a JSON object with 'nodes' and 'edges'")]
     nodes, edges = graph.get("nodes", []), graph.get("edges", [])
     errors = []
-    unknown = set(graph) - {"nodes", "edges", "viewport"}
+    unknown = set(graph) - {"nodes", "edges", "viewport", "settings"}
     if unknown:
         errors.append(GraphError(f"unknown graph keys: {', '.join(sorted(unknown))}"))
     if not isinstance(nodes, list) or not all(isinstance(n, dict) for n in nodes):
@@ -124,8 +127,12 @@ def _check_node(
         and all(isinstance(position.get(k), int | float) for k in ("x", "y"))
     ):
         errors.append(GraphError("must be {'x': number, 'y': number}", node_id, "position"))
+    retry, retry_problems = parse_retry(raw.get("retry"))
+    if raw.get("retry") is not None and desc.kind == "trigger":
+        retry_problems = [("retry", "a trigger has no retry policy; set it on the actions")]
+    errors.extend(GraphError(message, node_id, name) for name, message in retry_problems)
     cfg = config if isinstance(config, dict) else {}
-    return Node(node_id, component, cfg, credential, desc), errors
+    return Node(node_id, component, cfg, credential, desc, retry), errors
 
 
 def validate_graph(graph: Any, *, require_complete: bool) -> tuple[Plan | None, list[GraphError]]:
@@ -135,6 +142,8 @@ def validate_graph(graph: Any, *, require_complete: bool) -> tuple[Plan | None, 
     unknown components, bad config, two triggers, cycles and dangling edges are rejected.
     """
     raw_nodes, raw_edges, errors = _check_shape(graph)
+    settings, problems = parse_settings(graph.get("settings") if isinstance(graph, dict) else None)
+    errors.extend(GraphError(message, field=name) for name, message in problems)
     seen: set[str] = set()
     nodes: dict[str, Node] = {}
     for raw in raw_nodes:
@@ -189,7 +198,8 @@ def validate_graph(graph: Any, *, require_complete: bool) -> tuple[Plan | None, 
         if errors:
             return None, errors
     actions = [nodes[node_id] for node_id in order[1:]]
-    return Plan(trigger, actions, {k: v for k, v in children.items() if k in order}), []
+    kept_children = {k: v for k, v in children.items() if k in order}
+    return Plan(trigger, actions, kept_children, settings), []
 
 
 def _cycles(nodes: dict[str, Node], parents: dict[str, str]) -> list[GraphError]:

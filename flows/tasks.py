@@ -8,14 +8,21 @@ import redis
 from celery import shared_task
 from django.db import OperationalError
 
-from flows.engine.jobs import Job
+from flows.engine.dead_letters import DeadLetterUnavailable
+from flows.engine.jobs import Job, copy_job
 from flows.engine.steps import VersionMismatch, run_job_step
 
 logger = logging.getLogger(__name__)
 
-# Infrastructure hiccups (database locked or restarting, Redis reconnecting) are retried with
-# backoff; a step re-run is safe because records are upserted and the ledger stops re-sends.
-INFRASTRUCTURE_ERRORS = (OperationalError, redis.ConnectionError, redis.TimeoutError)
+# Infrastructure hiccups (database locked or restarting, Redis reconnecting, the dead-letter
+# topic unreachable) are retried with backoff; a step re-run is safe because records are
+# upserted and the ledger stops re-sends.
+INFRASTRUCTURE_ERRORS = (
+    OperationalError,
+    redis.ConnectionError,
+    redis.TimeoutError,
+    DeadLetterUnavailable,
+)
 
 
 @shared_task(
@@ -29,7 +36,8 @@ INFRASTRUCTURE_ERRORS = (OperationalError, redis.ConnectionError, redis.TimeoutE
 def run_step(job: Job) -> None:
     """Run the next step of a batch, then queue the step after it."""
     try:
-        next_job = run_job_step(job)
+        # On a copy: a retry of this task must start from the job as it arrived.
+        next_job = run_job_step(copy_job(job))
     except VersionMismatch:
         logger.error("refusing job %s: its flow and version do not match", job.get("batch_id"))
         return

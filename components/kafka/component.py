@@ -12,6 +12,7 @@ This module holds the two step classes and their I/O. The rest of the package: c
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -174,6 +175,30 @@ class KafkaTrigger(Trigger):
                 retryable=True,
                 details={"offsets": _describe(failed)},
             )
+
+    def keep_alive(self) -> None:
+        """Serve the group (heartbeats, rebalances, max.poll.interval.ms) without reading:
+        the assigned partitions are paused around one poll, so the position does not move."""
+        consumer = self._require_open()
+        assignment = consumer.assignment()
+        try:
+            if assignment:
+                consumer.pause(assignment)
+            stray = consumer.consume(num_messages=100, timeout=0)
+            # Only a partition assigned during this very poll can deliver: seek back to it.
+            rewind: dict[tuple[str, int], int] = {}
+            for message in stray:
+                topic, partition, offset = message.topic(), message.partition(), message.offset()
+                if message.error() is None and topic and partition is not None:
+                    rewind.setdefault((topic, partition), offset or 0)
+            for (topic, partition), offset in rewind.items():
+                consumer.seek(TopicPartition(topic, partition, offset))
+        except KafkaException as error:
+            logger.warning("kafka consumer %s: keep-alive: %s", self.group_id, kafka_reason(error))
+        finally:
+            if assignment:
+                with contextlib.suppress(KafkaException):  # revoked meanwhile
+                    consumer.resume(assignment)
 
     def close(self) -> None:
         """Leave the group (its partitions move to the other members at once)."""

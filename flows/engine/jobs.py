@@ -53,6 +53,8 @@ class Job(TypedDict):
     step: int
     items: list[Item]
     notify: str | None
+    # 1 for the first run of a batch; the runner counts up when it runs a deferred batch again.
+    attempt: int
 
 
 def done_key(batch_id: str) -> str:
@@ -123,4 +125,22 @@ def job_from_records(
         step=0,
         items=items,
         notify=done_key(batch_id),
+        attempt=1,
     )
+
+
+def copy_job(job: Job) -> Job:
+    """A deep copy (jobs are plain JSON)."""
+    copied: Job = orjson.loads(orjson.dumps(job))
+    return copied
+
+
+def next_attempt(job: Job) -> Job:
+    """The same batch, to run again from its first step after a deferral."""
+    again = copy_job(job)
+    again["attempt"] = job.get("attempt", 1) + 1
+    again["batch_id"] = uuid.uuid4().hex
+    again["notify"] = done_key(again["batch_id"])
+    for item in again["items"]:
+        item["attempts"] = again["attempt"]
+    return again

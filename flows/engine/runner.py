@@ -3,7 +3,9 @@
 Delivery is at-least-once: a batch's offsets are committed only after the step tasks report
 every message final (delivered, filtered or failed and recorded). A batch with no answer within
 TRIBUTARY_BATCH_TIMEOUT is dispatched again; the delivery ledger keeps the second run from
-sending what the first already sent.
+sending what the first already sent. A batch whose destination fails comes back "deferred":
+the consumer waits (reading nothing more: back-pressure), marks the flow "retrying" and runs
+the batch again, until it goes through or the step's retry policy lets the messages fail.
 """
 
 from __future__ import annotations
@@ -11,24 +13,29 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from typing import Any
 
+import orjson
 from django.conf import settings
 from django.db import close_old_connections
 
 from components.base import StepError, Trigger, TriggerRecord
-from flows.choices import FlowStatus
+from flows.choices import CONSUMING_STATUSES
 from flows.engine import instances
-from flows.engine.jobs import Job, job_from_records
+from flows.engine.jobs import Job, job_from_records, next_attempt
 from flows.engine.redis import get_redis, key
 from flows.graph import Plan, plan_for
 from flows.models import Flow, FlowVersion
-from flows.services.flows import fail_flow
+from flows.services.flows import fail_flow, mark_retrying, resume_flow
 
 logger = logging.getLogger(__name__)
 
 # How long a stopping consumer still waits for its batch in flight before closing without
 # committing (the batch is then read again on restart; the ledger prevents re-sends).
 STOP_GRACE_SECONDS = 10.0
+# How often a consumer holding a batch serves its group (heartbeats, rebalances), so that a
+# long batch or a long outage does not get it thrown out for not polling.
+KEEP_ALIVE_SECONDS = 5.0
 
 
 def consumers_key() -> str:
@@ -48,6 +55,8 @@ class FlowConsumer(threading.Thread):
         self.flow_id = flow_id
         self.version_id = version_id
         self.stopping = threading.Event()
+        # Set while this consumer holds a deferred batch and has marked the flow "retrying".
+        self.retrying = False
 
     def stop(self) -> None:
         self.stopping.set()
@@ -93,11 +102,10 @@ class FlowConsumer(threading.Thread):
                 if not records:
                     continue
                 job = job_from_records(self.flow_id, self.version_id, plan, records)
-                if self._run_batch(job):
-                    self._commit(trigger, records)
-                else:
+                if not self._run_until_final(trigger, job):
                     logger.info("flow %s: stopped with a batch in flight", self.flow_id)
                     return
+                self._commit(trigger, records)
         finally:
             trigger.close()
             get_redis().hdel(consumers_key(), str(self.flow_id))
@@ -111,8 +119,40 @@ class FlowConsumer(threading.Thread):
             # owner reads these records again and the ledger keeps them from being re-sent.
             logger.warning("flow %s: commit failed: %s", self.flow_id, error.message)
 
-    def _run_batch(self, job: Job) -> bool:
-        """Dispatch and wait for completion; re-dispatch on timeout. False if stopped first."""
+    def _run_until_final(self, trigger: Trigger, job: Job) -> bool:
+        """Run the batch, and again after each deferral (a destination failing), until every
+        message is final. Consumption waits meanwhile: that is the back-pressure. False if the
+        flow was stopped first."""
+        while True:
+            answer = self._run_batch(trigger, job)
+            if answer is None:
+                return False
+            if answer.get("state") != "deferred":
+                if self.retrying:
+                    self.retrying = False
+                    resume_flow(self.flow_id)
+                return True
+            delay = float(answer.get("delay") or 0)
+            reason = f"{answer.get('reason')}; trying again in {delay:.0f} s"
+            logger.warning("flow %s: batch deferred: %s", self.flow_id, reason)
+            if answer.get("outage") or job.get("attempt", 1) > 1:
+                self.retrying = True
+                mark_retrying(self.flow_id, reason)
+            if self._wait(trigger, delay):
+                return False
+            job = next_attempt(job)
+
+    def _wait(self, trigger: Trigger, seconds: float) -> bool:
+        """Wait, keeping the consumer's group membership alive; True if stopped meanwhile."""
+        deadline = time.monotonic() + seconds
+        while (left := deadline - time.monotonic()) > 0:
+            if self.stopping.wait(min(left, KEEP_ALIVE_SECONDS)):
+                return True
+            trigger.keep_alive()
+        return self.stopping.is_set()
+
+    def _run_batch(self, trigger: Trigger, job: Job) -> dict[str, Any] | None:
+        """Dispatch and wait for the answer; re-dispatch on timeout. None if stopped first."""
         client = get_redis()
         notify = job["notify"]
         assert notify is not None
@@ -120,14 +160,20 @@ class FlowConsumer(threading.Thread):
         dispatch(job)
         deadline = time.monotonic() + timeout
         stop_deadline: float | None = None
+        alive_at = time.monotonic() + KEEP_ALIVE_SECONDS
         while True:
-            if client.blpop([notify], timeout=1):
-                return True
+            popped = client.blpop([notify], timeout=1)
+            if popped:
+                answer = orjson.loads(popped[1])
+                return answer if isinstance(answer, dict) else {"state": "done"}
             now = time.monotonic()
+            if now > alive_at:
+                trigger.keep_alive()
+                alive_at = now + KEEP_ALIVE_SECONDS
             if self.stopping.is_set():
                 stop_deadline = stop_deadline or now + STOP_GRACE_SECONDS
                 if now > stop_deadline:
-                    return False
+                    return None
             if now > deadline:
                 logger.warning(
                     "flow %s: batch %s not done after %.0f s; dispatching it again",
@@ -149,7 +195,7 @@ class TriggerRunner:
     def sync(self) -> None:
         wanted = dict(
             Flow.objects.filter(
-                status=FlowStatus.RUNNING, active_version__isnull=False
+                status__in=CONSUMING_STATUSES, active_version__isnull=False
             ).values_list("id", "active_version_id")
         )
         for flow_id, consumer in list(self.consumers.items()):

@@ -12,9 +12,11 @@ import threading
 import time
 from dataclasses import dataclass
 
+import orjson
+
 from components.base import ConfigError, Outcome, StepError
 from flows.choices import StepStatus
-from flows.engine import instances, ledger, records
+from flows.engine import dead_letters, instances, ledger, records
 from flows.engine.clipping import clip, mask_text
 from flows.engine.jobs import Item, Job, StepRecordData
 from flows.engine.redis import get_redis
@@ -91,26 +93,88 @@ def run_job_step(job: Job) -> Job | None:
         ]
         step += 1
         if waiting:
-            _run_node(context, node, waiting)
+            deferral = _run_node(context, node, waiting, job)
+            if deferral is not None:
+                defer_job(job, deferral)
+                return None
             if step < len(actions):
                 job["step"] = step
                 return job
-    finish_job(job)
+    finish_job(job, context)
     return None
 
 
-def finish_job(job: Job) -> None:
+def finish_job(job: Job, context: VersionContext) -> None:
+    """Write the batch's records, dead-letter its failures, then tell the runner it is done.
+
+    Dead letters go out before the runner hears of it, so a crash in between re-runs the batch
+    rather than committing failures that never reached the dead-letter topic.
+    """
     records.write_batch(job["flow_id"], job["version_id"], job["items"])
+    dead_letters.send_failures(context, job["items"])
+    _notify(job, {"state": "done"})
+
+
+def defer_job(job: Job, deferral: Deferral) -> None:
+    """Hand the batch back to its runner to run again later; nothing is recorded yet."""
+    _notify(job, {"state": "deferred", **deferral.as_dict()})
+
+
+def _notify(job: Job, answer: dict[str, object]) -> None:
     if job["notify"]:
         client = get_redis()
-        client.lpush(job["notify"], "done")
+        client.lpush(job["notify"], orjson.dumps(answer))
         client.expire(job["notify"], 3600)
 
 
-def _run_node(context: VersionContext, node: Node, waiting: list[tuple[Item, dict]]) -> None:
+@dataclass(frozen=True)
+class Deferral:
+    """Why a batch waits for another attempt instead of failing its messages."""
+
+    node_id: str
+    reason: str
+    delay_seconds: float
+    # Every message the step tried failed: the destination looks down, not one bad message.
+    outage: bool
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "node": self.node_id,
+            "reason": self.reason,
+            "delay": self.delay_seconds,
+            "outage": self.outage,
+        }
+
+
+def _deferral(
+    context: VersionContext, node: Node, outcomes: list[Outcome], job: Job
+) -> Deferral | None:
+    """A deferral when the step's transient failures should be tried again, else None (the
+    messages fail). Only batches with a runner waiting can wait; a manual retry just fails."""
+    transient = [o.error for o in outcomes if o.error is not None and o.error.retryable]
+    if not transient or not job["notify"]:
+        return None
+    attempt = job.get("attempt", 1)
+    tried = [o for o in outcomes if not o.skipped]
+    outage = len(transient) == len(tried)
+    if attempt >= node.retry.attempts and not (
+        outage and context.plan.settings.on_outage == "pause"
+    ):
+        return None
+    reason = f"{node.descriptor.title} ({node.id}): {transient[0].message}"
+    reason = mask_text(reason, context.secrets)
+    return Deferral(node.id, reason[:1500], node.retry.delay(attempt), outage)
+
+
+def _run_node(
+    context: VersionContext, node: Node, waiting: list[tuple[Item, dict]], job: Job
+) -> Deferral | None:
     messages = [message for _, message in waiting]
     started = time.time()
     outcomes = _outcomes(context, node, messages)
+    deferral = _deferral(context, node, outcomes, job)
+    if deferral is not None:
+        return deferral
     elapsed_ms = (time.time() - started) * 1000
     fresh = sum(1 for o in outcomes if not o.skipped) or 1
     children = context.plan.children.get(node.id, [])
@@ -123,6 +187,7 @@ def _run_node(context: VersionContext, node: Node, waiting: list[tuple[Item, dic
             item["retry_input"] = message
             continue
         _route(item, message, outcome, children)
+    return None
 
 
 def _route(item: Item, message: dict, outcome: Outcome, children: list[str]) -> None:
@@ -186,6 +251,9 @@ def _outcomes(context: VersionContext, node: Node, messages: list[dict]) -> list
     chunk = node.descriptor.delivery_chunk if node.descriptor.delivers else len(todo) or 1
     for start in range(0, len(todo), chunk):
         part = todo[start : start + chunk]
+        part_ids = [ids[i] for i in part]
+        if node.descriptor.delivers:
+            ledger.begin_delivery(context.flow_id, context.version_id, node.id, part_ids)
         fresh = _call_component(context, node, [messages[i] for i in part])
         delivered = {}
         for index, outcome in zip(part, fresh, strict=True):
@@ -193,7 +261,7 @@ def _outcomes(context: VersionContext, node: Node, messages: list[dict]) -> list
             if outcome.error is None:
                 delivered[ids[index]] = outcome.outputs
         if node.descriptor.delivers:
-            ledger.record_delivered(context.version_id, node.id, delivered)
+            ledger.end_delivery(context.version_id, node.id, part_ids, delivered)
     return [r for r in results if r is not None]
 
 

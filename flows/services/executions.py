@@ -43,6 +43,7 @@ def retry_execution(execution: Execution) -> Execution:
         step=order.index(execution.failed_node),
         items=[item],
         notify=None,
+        attempt=1,
     )
     Execution.objects.filter(id=execution.id).update(status=ExecutionStatus.RUNNING)
     from flows.tasks import run_step

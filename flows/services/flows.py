@@ -9,7 +9,7 @@ from django.db import transaction
 from django.db.models import Max
 
 from components.registry import descriptor
-from flows.choices import FlowStatus
+from flows.choices import CONSUMING_STATUSES, FlowStatus
 from flows.errors import ServiceError
 from flows.graph import GraphError, validate_graph
 from flows.models import Credential, Flow, FlowVersion, Workspace
@@ -119,8 +119,22 @@ def stop_flow(flow: Flow) -> Flow:
 
 def fail_flow(flow_id: int, reason: str) -> None:
     """Called by the trigger runner when a flow cannot run (e.g. unreachable broker)."""
-    Flow.objects.filter(id=flow_id, status=FlowStatus.RUNNING).update(
+    Flow.objects.filter(id=flow_id, status__in=CONSUMING_STATUSES).update(
         status=FlowStatus.FAILED, status_reason=reason[:2000]
+    )
+
+
+def mark_retrying(flow_id: int, reason: str) -> None:
+    """A destination keeps failing: the flow holds its batch and consumption, and says why."""
+    Flow.objects.filter(id=flow_id, status__in=CONSUMING_STATUSES).update(
+        status=FlowStatus.RETRYING, status_reason=reason[:2000]
+    )
+
+
+def resume_flow(flow_id: int) -> None:
+    """The held batch went through: the flow is running normally again."""
+    Flow.objects.filter(id=flow_id, status=FlowStatus.RETRYING).update(
+        status=FlowStatus.RUNNING, status_reason=""
     )
 
 
