@@ -180,5 +180,9 @@ class Trigger:
         """Mark these records done at the source. Called only once all reached a final state."""
         raise NotImplementedError
 
+    def keep_alive(self) -> None:
+        """Called every few seconds while the platform holds a batch (a slow or failing step):
+        keep the connection to the source alive without reading further. Default: nothing."""
+
     def close(self) -> None:
         raise NotImplementedError
