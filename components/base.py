@@ -9,7 +9,10 @@ error that says whether retrying could help.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Literal, TypedDict
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, TypedDict
+
+if TYPE_CHECKING:
+    from components.ratelimit import RateLimiter
 
 JSON = Any
 ComponentKind = Literal["trigger", "action"]
@@ -107,6 +110,10 @@ class Runtime:
     flow_id: int
     node_id: str
     settings: dict[str, Any] = field(default_factory=dict)
+    # The flow's workspace: rate-limit buckets are per workspace, which never share one.
+    workspace_id: int | None = None
+    # Rate-limit buckets shared by all workers; None: components use an in-process limiter.
+    limiter: RateLimiter | None = None
 
 
 class Action:

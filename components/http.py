@@ -34,6 +34,11 @@ DEFAULT_POOL_SIZE = 32
 
 # Called before each wait with (attempt just failed, seconds until the next, why).
 RetryHook = Callable[[int, float, str], None]
+# Called right before each attempt (1-based), e.g. to take a token from a rate limit; may block,
+# and may raise `StepError` to give up before sending.
+AttemptHook = Callable[[int], object]
+# Called on every HTTP 429 with its Retry-After in seconds (None when absent or unreadable).
+ThrottledHook = Callable[[float | None], None]
 Sleep = Callable[[float], None]
 
 
@@ -157,6 +162,8 @@ def send(
     policy: RetryPolicy | None = None,
     auth: Any = None,
     on_retry: RetryHook | None = None,
+    before_attempt: AttemptHook | None = None,
+    on_throttled: ThrottledHook | None = None,
     sleep: Sleep = time.sleep,
 ) -> requests.Response:
     """Send one request, retrying transient failures; return the final non-transient answer.
@@ -167,6 +174,9 @@ def send(
     `retryable=True` when every attempt failed transiently, and with `retryable=False` for a
     request that cannot work at all (malformed URL, TLS failure). At-least-once: a timeout
     after the server got the request leads to a second send.
+
+    `before_attempt` runs before every attempt, retries included (a rate limit counts each
+    request the destination sees); `on_throttled` hears of every 429, the last one included.
     """
     policy = policy or RetryPolicy()
     if json_body is not None and data is not None:
@@ -180,6 +190,8 @@ def send(
 
     for attempt in range(1, policy.attempts + 1):
         last = attempt == policy.attempts
+        if before_attempt is not None:
+            before_attempt(attempt)
         try:
             response = session.request(
                 method, url, headers=request_headers, data=data, timeout=timeout, auth=auth
@@ -218,6 +230,8 @@ def send(
             return response
         body = snippet(response)
         retry_after = parse_retry_after(response.headers.get("Retry-After"))
+        if response.status_code == 429 and on_throttled is not None:
+            on_throttled(retry_after)
         response.close()  # give the connection back to the pool before waiting
         if last:
             raise StepError(

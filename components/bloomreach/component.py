@@ -36,6 +36,7 @@ from components.http import (
     snippet,
     timeout_property,
 )
+from components.ratelimit import rate_limit_burst_property, rate_limit_property, throttle_for
 from components.validation import validate_config, with_defaults
 
 EVENT = "customers/events"
@@ -71,6 +72,12 @@ CONFIG_SCHEMA: dict[str, Any] = {
         "retries": retries_property(
             "How many times a 429, 5xx, timeout or connection error is retried."
         ),
+        "rate_limit": rate_limit_property(
+            "Most batch requests per second to this host from all workers of this workspace, "
+            "retries included (0: unlimited). Bloomreach allows 100 per second per source IP "
+            "unless your contract says otherwise. A 429 lowers it for a while."
+        ),
+        "rate_limit_burst": rate_limit_burst_property(),
         "batch_size": {
             "title": "Batch size",
             "type": "integer",
@@ -141,6 +148,9 @@ class BloomreachAction(Action):
             "base_url": "https://api.exponea.com",
             "project_token": "your-project-token",
             "operation": "track_event",
+            # New steps start at the documented limit; the schema default (unlimited) keeps
+            # the behaviour of steps configured before the field existed.
+            "rate_limit": 100,
         },
         delivers=True,
     )
@@ -166,6 +176,7 @@ class BloomreachAction(Action):
         token = quote(self.project_token, safe="")
         self.batch_url = f"{self.base_url}/track/v2/projects/{token}/batch"
         self.auth, self.auth_headers = _auth(credential)
+        self.throttle = throttle_for(settings, runtime)
         self.session = new_session()
 
     def process(self, message: Message) -> Outcome:
@@ -210,6 +221,7 @@ class BloomreachAction(Action):
     def _send(self, chunk: list[_Pending]) -> list[Any]:
         """The per-command results of one batch request, or `_RequestFailed`."""
         retries: list[str] = []
+        throttle, url = self.throttle, self.batch_url
         try:
             response = send(
                 self.session,
@@ -224,9 +236,15 @@ class BloomreachAction(Action):
                     f"Bloomreach batch request: {why} on attempt {attempt}, "
                     f"retrying in {delay:.2f} s"
                 ),
+                # The documented limit counts requests, whatever the commands they carry.
+                before_attempt=None if throttle is None else lambda _: throttle.take(url, retries),
+                on_throttled=None
+                if throttle is None
+                else lambda after: throttle.throttled(url, after),
             )
         except StepError as error:
-            # Exhausted retries or a URL/TLS problem: the next request would meet the same.
+            # Exhausted retries, a URL/TLS problem or no rate-limit slot within the maximum
+            # wait: the next request would meet the same.
             raise _RequestFailed(error, stop=True) from None
         finally:
             for item in chunk:

@@ -27,6 +27,7 @@ from components.http import (
     snippet,
     timeout_property,
 )
+from components.ratelimit import rate_limit_burst_property, rate_limit_property, throttle_for
 from components.rest.templating import (
     Expression,
     Template,
@@ -72,6 +73,11 @@ CONFIG_SCHEMA: dict[str, Any] = {
             "How many times a timeout, connection error, 408, 429 or 5xx is "
             "retried (0: a single attempt)."
         ),
+        "rate_limit": rate_limit_property(
+            "Most requests per second to the URL's host from all workers of this "
+            "workspace, retries included (0: unlimited). A 429 lowers it for a while."
+        ),
+        "rate_limit_burst": rate_limit_burst_property(),
         "on_client_error": {
             "title": "On other 4xx",
             "type": "string",
@@ -165,6 +171,7 @@ class RestAction(Action):
         body = settings["body"]
         self.body = _expression("body", body) if body and body.strip() else None
         self.auth, self.auth_headers = _auth(credential)
+        self.throttle = throttle_for(settings, runtime)
         self.session = new_session()
 
     def process(self, message: Message) -> Outcome:
@@ -179,6 +186,7 @@ class RestAction(Action):
             name: self._render(f"headers.{name}", t, context) for name, t in self.headers.items()
         }
         headers.update(self.auth_headers)  # the credential wins over a same-named config header
+        throttle = self.throttle
         response = send(
             self.session,
             self.method,
@@ -192,6 +200,8 @@ class RestAction(Action):
                 f"{self.method} {safe_url(url)}: {why} on attempt {attempt}, "
                 f"retrying in {delay:.2f} s"
             ),
+            before_attempt=None if throttle is None else lambda _: throttle.take(url, logs),
+            on_throttled=None if throttle is None else lambda after: throttle.throttled(url, after),
         )
         if response.status_code < 400:
             return Outcome(outputs=[_answer(response)], logs=logs)

@@ -15,6 +15,7 @@ from django.conf import settings
 from components.base import Action, Runtime, Trigger
 from components.registry import component_class
 from components.validation import with_defaults
+from flows.engine.ratelimit import redis_limiter
 from flows.graph import Node
 from flows.models import Credential
 from flows.services.credentials import credential_fields
@@ -46,7 +47,13 @@ def load_credential(node: Node, workspace_id: int) -> dict[str, Any] | None:
 def build(node: Node, flow_id: int, workspace_id: int) -> Action | Trigger:
     cls = component_class(node.component)
     config = with_defaults(node.descriptor.config_schema, node.config)
-    runtime = Runtime(flow_id=flow_id, node_id=node.id, settings=runtime_settings())
+    runtime = Runtime(
+        flow_id=flow_id,
+        node_id=node.id,
+        settings=runtime_settings(),
+        workspace_id=workspace_id,
+        limiter=redis_limiter(),
+    )
     return cls(config, load_credential(node, workspace_id), runtime)
 
 
