@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 from django.db.models import Count, Max, Q, QuerySet
 from django.utils import timezone
@@ -10,7 +11,7 @@ from django.utils import timezone
 from flows.choices import ExecutionStatus
 from flows.engine.redis import get_redis
 from flows.engine.runner import consumers_key
-from flows.models import Flow
+from flows.models import Execution, Flow
 
 
 def with_activity(flows: QuerySet[Flow]) -> QuerySet[Flow]:
@@ -35,3 +36,18 @@ def consuming_flow_ids() -> set[int]:
         return {int(flow_id) for flow_id in get_redis().hkeys(consumers_key())}
     except Exception:  # the list must still render when Redis is down
         return set()
+
+
+def filter_executions(
+    executions: QuerySet[Execution], filters: dict[str, Any]
+) -> QuerySet[Execution]:
+    """The execution list's filters: status, since, until and a search in summary and error."""
+    if status := filters.get("status"):
+        executions = executions.filter(status=status)
+    if since := filters.get("since"):
+        executions = executions.filter(started_at__gte=since)
+    if until := filters.get("until"):
+        executions = executions.filter(started_at__lt=until)
+    if search := filters.get("search"):
+        executions = executions.filter(Q(summary__icontains=search) | Q(error__icontains=search))
+    return executions

@@ -45,6 +45,7 @@ from components.kafka.client_config import (
     with_properties,
 )
 from components.kafka.errors import ATTENTION_ERRORS, delivery_error
+from components.kafka.positions import Position, reposition_group
 from components.kafka.records import commit_offsets, parse_value, record_from_kafka, resolve_key
 from components.kafka.samples import fetch_samples
 from components.kafka.schema import (
@@ -175,6 +176,22 @@ class KafkaTrigger(Trigger):
                 retryable=True,
                 details={"offsets": _describe(failed)},
             )
+
+    def reposition(
+        self,
+        position: Position,
+        *,
+        timestamp_ms: int | None = None,
+        offsets: dict[int, int] | None = None,
+    ) -> list[tuple[int, int]]:
+        """Move the (idle) group's committed position; used to replay. See positions.py."""
+        return reposition_group(
+            self.client_config,
+            self.topic,
+            position,
+            timestamp_ms=timestamp_ms,
+            offsets=offsets,
+        )
 
     def keep_alive(self) -> None:
         """Serve the group (heartbeats, rebalances, max.poll.interval.ms) without reading:

@@ -277,6 +277,62 @@ class ExecutionFilterSerializer(serializers.Serializer[Any]):
     search = search_field()
 
 
+class BulkRetrySerializer(serializers.Serializer[Any]):
+    """Which failed executions to retry: the execution list's filters, status aside."""
+
+    since = serializers.DateTimeField(required=False)
+    until = serializers.DateTimeField(required=False)
+    search = search_field()
+
+
+class BulkRetryResultSerializer(serializers.Serializer[Any]):
+    retried = serializers.IntegerField()
+    skipped = serializers.IntegerField(help_text="Failed at the trigger: cannot be retried.")
+
+
+class ReplaySerializer(serializers.Serializer[Any]):
+    position = serializers.ChoiceField(
+        choices=["earliest", "latest", "timestamp", "offsets"],
+        help_text="Where the flow starts reading again when it is next started.",
+    )
+    timestamp = serializers.DateTimeField(
+        required=False, help_text='For "timestamp": the first message at or after this time.'
+    )
+    offsets = serializers.DictField(
+        child=serializers.IntegerField(min_value=0),
+        required=False,
+        help_text='For "offsets": {"<partition>": <offset>}; other partitions keep theirs.',
+    )
+
+    def validate_offsets(self, value: dict[str, int]) -> dict[int, int]:
+        try:
+            offsets = {int(partition): offset for partition, offset in value.items()}
+        except ValueError:
+            raise serializers.ValidationError("partitions are numbers") from None
+        if any(partition < 0 for partition in offsets):
+            raise serializers.ValidationError("partitions are numbers from 0")
+        return offsets
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if attrs["position"] == "timestamp" and "timestamp" not in attrs:
+            raise serializers.ValidationError({"timestamp": "required to replay from a time"})
+        if attrs["position"] == "offsets" and not attrs.get("offsets"):
+            raise serializers.ValidationError({"offsets": "give at least one partition"})
+        return attrs
+
+
+class ReplayPartitionSerializer(serializers.Serializer[Any]):
+    partition = serializers.IntegerField()
+    offset = serializers.IntegerField()
+
+
+class ReplayResultSerializer(serializers.Serializer[Any]):
+    topic = serializers.CharField()
+    group_id = serializers.CharField()
+    partitions = ReplayPartitionSerializer(many=True)
+    ledger_entries_cleared = serializers.IntegerField()
+
+
 class TestMessageSerializer(serializers.Serializer[Any]):
     """What a step receives; only `body` is required."""
 
@@ -418,6 +474,13 @@ class StatsSerializer(CountsSerializer):
     rates_per_second = RatesSerializer()
     latency_ms = PercentilesSerializer(help_text="From the Kafka message's timestamp to done.")
     processing_ms = PercentilesSerializer(help_text="From when the trigger read it to done.")
+    duplicates = serializers.IntegerField(
+        help_text="Messages sent again after an attempt whose outcome was unknown (a worker "
+        "killed mid-request): possible duplicate deliveries, since the flow was created."
+    )
+    dead_lettered = serializers.IntegerField(
+        help_text="Messages produced to the flow's dead-letter topic, since it was created."
+    )
 
 
 class CodeRunResultSerializer(serializers.Serializer[Any]):

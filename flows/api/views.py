@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib.auth import authenticate, login, logout
-from django.db.models import Q, QuerySet
+from django.db.models import QuerySet
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import mixins, status, viewsets
 from rest_framework.authtoken.models import Token
@@ -24,10 +24,11 @@ from flows.api.permissions import CanWriteSomewhere, WorkspaceRole
 from flows.api.throttling import LoginThrottle
 from flows.errors import ServiceError
 from flows.models import Credential, Execution, Flow, Workspace
-from flows.selectors import consuming_flow_ids, with_activity
+from flows.selectors import consuming_flow_ids, filter_executions, with_activity
 from flows.services import credentials as credential_services
 from flows.services import executions as execution_services
 from flows.services import flows as flow_services
+from flows.services import replay as replay_services
 from flows.services.code import check_user_code, run_user_code
 from flows.services.samples import fetch_trigger_samples
 from flows.services.workspaces import workspaces_of, writable_workspace
@@ -148,6 +149,13 @@ def query(serializer: type[s.serializers.Serializer[Any]], request: Request) -> 
     params = serializer(data=request.query_params.dict())
     params.is_valid(raise_exception=True)
     return dict(params.validated_data)
+
+
+def body(serializer: type[s.serializers.Serializer[Any]], request: Request) -> dict[str, Any]:
+    """The validated request body (a 400 naming the field when one is malformed)."""
+    data = serializer(data=request.data)
+    data.is_valid(raise_exception=True)
+    return dict(data.validated_data)
 
 
 # The error answers every operation shares are documented by flows.api.schema; these are
@@ -286,17 +294,31 @@ class FlowViewSet(viewsets.ModelViewSet[Flow]):
     def executions(self, request: Request, pk: str) -> Response:
         flow = self.get_object()
         filters = query(s.ExecutionFilterSerializer, request)
-        queryset = flow.executions.select_related("version")
-        if status_filter := filters.get("status"):
-            queryset = queryset.filter(status=status_filter)
-        if since := filters.get("since"):
-            queryset = queryset.filter(started_at__gte=since)
-        if until := filters.get("until"):
-            queryset = queryset.filter(started_at__lt=until)
-        if search := filters.get("search"):
-            queryset = queryset.filter(Q(summary__icontains=search) | Q(error__icontains=search))
+        queryset = filter_executions(flow.executions.select_related("version"), filters)
         page = self.paginate_queryset(queryset.order_by("-started_at", "-id"))  # type: ignore[arg-type]
         return self.get_paginated_response(s.ExecutionSerializer(page, many=True).data)
+
+    @extend_schema(request=s.BulkRetrySerializer, responses={202: s.BulkRetryResultSerializer})
+    @action(detail=True, methods=["post"], url_path="executions/retry")
+    def retry_executions(self, request: Request, pk: str) -> Response:
+        """Retry the flow's failed executions matching the filters, from their failed steps."""
+        flow = self.get_object()
+        filters = body(s.BulkRetrySerializer, request)
+        result = execution_services.retry_failed(filter_executions(flow.executions.all(), filters))
+        return Response(result, status=status.HTTP_202_ACCEPTED)
+
+    @extend_schema(request=s.ReplaySerializer, responses=s.ReplayResultSerializer)
+    @action(detail=True, methods=["post"])
+    def replay(self, request: Request, pk: str) -> Response:
+        """Move a stopped flow's consumer position; start it to process from there again."""
+        data = body(s.ReplaySerializer, request)
+        result = replay_services.replay_flow(
+            self.get_object(),
+            data["position"],
+            timestamp=data.get("timestamp"),
+            offsets=data.get("offsets"),
+        )
+        return Response(result)
 
     @extend_schema(request=None, responses={201: s.FlowSerializer})
     @action(detail=True, methods=["post"])

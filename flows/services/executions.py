@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import math
 import uuid
+from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from django.db.models import Count
+from django.db.models import Count, QuerySet
 from django.utils import timezone
 
 from flows.choices import ExecutionStatus
+from flows.engine import dead_letters, ledger
 from flows.engine.jobs import Item, Job, StepRecordData, new_item
 from flows.errors import ServiceError
 from flows.graph import plan_for
@@ -27,30 +29,65 @@ def retry_execution(execution: Execution) -> Execution:
             f"only failed executions can be retried; this one is {execution.status}",
             {"status": execution.status},
         )
-    plan = plan_for(execution.version.graph)
-    order = [node.id for node in plan.actions]
+    order = [node.id for node in plan_for(execution.version.graph).actions]
     if execution.failed_node not in order or execution.retry_input is None:
         raise ServiceError(
             "this message failed at the trigger (it could not be read); "
             "retrying would read the same bytes again",
             {"failed_node": execution.failed_node},
         )
-    item = _item_for_retry(execution)
+    _dispatch_retries(execution, order.index(execution.failed_node), [execution])
+    execution.refresh_from_db()
+    return execution
+
+
+BULK_RETRY_LIMIT = 10_000
+RETRY_BATCH = 200
+
+
+def retry_failed(executions: QuerySet[Execution]) -> dict[str, int]:
+    """Retry every failed execution among `executions` (oldest first, at most
+    BULK_RETRY_LIMIT a call), in batches per version and failed step. Those that failed at
+    the trigger cannot be retried and are counted as skipped."""
+    failed = list(
+        executions.filter(status=ExecutionStatus.FAILED)
+        .select_related("version")
+        .order_by("started_at", "id")[:BULK_RETRY_LIMIT]
+    )
+    orders: dict[int, list[str]] = {}
+    groups: dict[tuple[int, str], list[Execution]] = defaultdict(list)
+    skipped = 0
+    for execution in failed:
+        if execution.version_id not in orders:
+            orders[execution.version_id] = [n.id for n in plan_for(execution.version.graph).actions]
+        if execution.failed_node in orders[execution.version_id] and execution.retry_input:
+            groups[(execution.version_id, execution.failed_node)].append(execution)
+        else:
+            skipped += 1
+    for (version_id, node_id), members in groups.items():
+        step = orders[version_id].index(node_id)
+        for start in range(0, len(members), RETRY_BATCH):
+            _dispatch_retries(members[0], step, members[start : start + RETRY_BATCH])
+    return {"retried": len(failed) - skipped, "skipped": skipped}
+
+
+def _dispatch_retries(first: Execution, step: int, executions: list[Execution]) -> None:
+    """One job for executions of the same version that failed at the same step."""
     job = Job(
         batch_id=uuid.uuid4().hex,
-        flow_id=execution.flow_id,
-        version_id=execution.version_id,
-        step=order.index(execution.failed_node),
-        items=[item],
+        flow_id=first.flow_id,
+        version_id=first.version_id,
+        step=step,
+        items=[_item_for_retry(execution) for execution in executions],
         notify=None,
         attempt=1,
     )
-    Execution.objects.filter(id=execution.id).update(status=ExecutionStatus.RUNNING)
+    Execution.objects.filter(id__in=[e.id for e in executions]).update(
+        status=ExecutionStatus.RUNNING
+    )
     from flows.tasks import run_step
 
     run_step.apply_async((job,))
-    execution.refresh_from_db()
-    return execution
 
 
 def _item_for_retry(execution: Execution) -> Item:
@@ -130,6 +167,9 @@ def flow_stats(flow: Flow, window_seconds: int = 3600) -> dict[str, Any]:
         "filtered": counts.get(ExecutionStatus.FILTERED, 0),
         "failed": failed,
         "running": counts.get(ExecutionStatus.RUNNING, 0),
+        # Since the flow's creation, not over the window: rare events worth seeing.
+        "duplicates": ledger.duplicates(flow.id),
+        "dead_lettered": dead_letters.dead_lettered(flow.id),
         "rates_per_second": {
             "in": round(total / window_seconds, 3),
             "out": round(succeeded / window_seconds, 3),

@@ -264,6 +264,21 @@ MATRIX = [
     Row("flow-throughput", "get", FLOW + "/throughput/", READ),
     Row("flow-stats", "get", FLOW + "/stats/", READ),
     Row("flow-executions", "get", FLOW + "/executions/", READ),
+    Row(
+        "flow-retry-executions",
+        "post",
+        FLOW + "/executions/retry/",
+        expect(202, 202, 403, 404, 401),
+        body={},
+    ),
+    # The matrix's flow is a draft: replaying it is refused, but only after the role check.
+    Row(
+        "flow-replay",
+        "post",
+        FLOW + "/replay/",
+        expect(400, 400, 403, 404, 401),
+        body={"position": "earliest"},
+    ),
     # Executions.
     Row("execution-detail", "get", "/api/v1/executions/{execution}/", READ),
     Row(
