@@ -3,6 +3,8 @@
  * unsafe request carries the `csrftoken` cookie back as `X-CSRFToken`.
  */
 import type {
+  BulkRetryFilters,
+  BulkRetryResult,
   CodeProblem,
   CodeRunResult,
   ComponentDescriptor,
@@ -16,6 +18,8 @@ import type {
   Graph,
   JSONValue,
   Page,
+  ReplayRequest,
+  ReplayResult,
   SampleMessage,
   Session,
   Throughput,
@@ -187,6 +191,9 @@ export const api = {
     request<FlowStats>(`/flows/${id}/stats/`, { query: { window } }),
   flowThroughput: (id: number, window = 3600, bucket = 60) =>
     request<Throughput>(`/flows/${id}/throughput/`, { query: { window, bucket } }),
+  /** Move the stopped flow's consumer position (409 while it runs or retries). */
+  replayFlow: (id: number, body: ReplayRequest) =>
+    request<ReplayResult>(`/flows/${id}/replay/`, { method: "POST", body }),
   fetchSamples: (id: number, count = 10) =>
     request<{ messages: SampleMessage[] }>(`/flows/${id}/samples/`, {
       method: "POST",
@@ -202,6 +209,9 @@ export const api = {
   getExecution: (id: number, signal?: AbortSignal) =>
     request<ExecutionDetail>(`/executions/${id}/`, { signal }),
   retryExecution: (id: number) => request<Execution>(`/executions/${id}/retry/`, { method: "POST" }),
+  /** Retry every failed execution of the flow that matches the filters. */
+  retryFailedExecutions: (flowId: number, filters: BulkRetryFilters = {}) =>
+    request<BulkRetryResult>(`/flows/${flowId}/executions/retry/`, { method: "POST", body: filters }),
 
   // Code
   runCode: (code: string, message: SampleMessage) =>

@@ -57,12 +57,24 @@ export interface ComponentDescriptor {
   delivers?: boolean;
 }
 
+/** How an action retries transient failures (timeouts, 429, 5xx); absent keys take the defaults. */
+export interface RetryPolicy {
+  /** 1..20, default 3. */
+  attempts?: number;
+  /** 0..600, default 2: the first wait, doubled each attempt. */
+  backoff_seconds?: number;
+  /** 0..3600, default 60: the longest wait between two attempts. */
+  max_delay_seconds?: number;
+}
+
 export interface GraphNode {
   id: string;
   component: string;
   config: JSONObject;
   credential: number | null;
   position: { x: number; y: number };
+  /** Action nodes only. */
+  retry?: RetryPolicy;
 }
 
 export interface GraphEdge {
@@ -70,12 +82,25 @@ export interface GraphEdge {
   target: string;
 }
 
+/** What happens when a destination fails every attempt. */
+export type OutagePolicy = "pause" | "fail";
+
+/** Flow-level error handling, saved and published with the graph. */
+export interface FlowSettings {
+  /** Kafka topic for failed messages; "" for none. */
+  dead_letter_topic?: string;
+  /** Default "pause": consumption pauses and retries; "fail": messages are recorded as failed. */
+  on_outage?: OutagePolicy;
+}
+
 export interface Graph {
   nodes: GraphNode[];
   edges: GraphEdge[];
+  settings?: FlowSettings;
 }
 
-export type FlowStatus = "draft" | "running" | "stopped" | "failed";
+/** `retrying`: a destination is down; consumption is paused and resumes by itself. */
+export type FlowStatus = "draft" | "running" | "retrying" | "stopped" | "failed";
 
 export interface LastHour {
   in: number;
@@ -172,6 +197,10 @@ export interface FlowStats {
   rates_per_second?: { in: number; out: number; failed: number };
   latency_ms: { p50: number | null; p99: number | null };
   processing_ms?: { p50: number | null; p99: number | null };
+  /** Messages re-sent after an attempt whose outcome was unknown: possible duplicate deliveries. */
+  duplicates?: number;
+  /** Messages written to the dead-letter topic. */
+  dead_lettered?: number;
 }
 
 export interface ThroughputPoint {
@@ -218,4 +247,32 @@ export interface ExecutionFilters {
   search?: string;
   page?: number;
   page_size?: number;
+}
+
+/** `POST /flows/{id}/executions/retry/`: the execution list's filters; only failed ones are retried. */
+export interface BulkRetryFilters {
+  since?: string;
+  until?: string;
+  search?: string;
+}
+
+export interface BulkRetryResult {
+  retried: number;
+  skipped: number;
+}
+
+export type ReplayPosition = "earliest" | "latest" | "timestamp" | "offsets";
+
+/** `POST /flows/{id}/replay/`: where the stopped flow's consumer starts reading again. */
+export interface ReplayRequest {
+  position: ReplayPosition;
+  /** ISO date-time, for `timestamp`. */
+  timestamp?: string;
+  /** Partition number → offset, for `offsets`. */
+  offsets?: Record<string, number>;
+}
+
+export interface ReplayResult {
+  topic: string;
+  partitions: { partition: number; offset: number }[];
 }

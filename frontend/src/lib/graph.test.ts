@@ -14,6 +14,8 @@ import {
   removeEdges,
   removeNodes,
   setParent,
+  setRetry,
+  setSettings,
   updateNode,
   type KindOf,
 } from "./graph";
@@ -174,5 +176,47 @@ describe("placement and order", () => {
   it("orders nodes from the trigger, unconnected ones last", () => {
     const graph = { ...chain, nodes: [node("lonely", "code"), ...chain.nodes] };
     expect(orderFromTrigger(graph, kindOf)).toEqual(["kafka-1", "code-1", "rest-1", "lonely"]);
+  });
+});
+
+describe("error-handling settings in the graph", () => {
+  const withSettings: Graph = { ...chain, settings: { dead_letter_topic: "dlq", on_outage: "fail" } };
+
+  it("keeps settings and retry policies when normalising", () => {
+    const raw = {
+      nodes: [{ ...node("rest-1"), retry: { attempts: 5 } }, { ...node("code-1"), retry: "junk" }],
+      edges: [],
+      settings: { dead_letter_topic: "dlq" },
+    };
+    const graph = normalizeGraph(raw);
+    expect(graph.settings).toEqual({ dead_letter_topic: "dlq" });
+    expect(graph.nodes[0]?.retry).toEqual({ attempts: 5 });
+    expect(graph.nodes[1]).not.toHaveProperty("retry");
+    expect(normalizeGraph({ nodes: [], edges: [] })).not.toHaveProperty("settings");
+  });
+
+  it("keeps settings through every edit", () => {
+    const { graph: added } = addNode(withSettings, { name: "rest", sample_config: {} }, { x: 0, y: 0 });
+    const edits = [
+      added,
+      removeNodes(withSettings, ["rest-1"]),
+      removeEdges(withSettings, [edgeId({ source: "kafka-1", target: "code-1" })]),
+      moveNodes(withSettings, { "code-1": { x: 9, y: 9 } }),
+      updateNode(withSettings, "code-1", { config: { a: 1 } }),
+      setRetry(withSettings, "rest-1", { attempts: 2 }),
+    ];
+    for (const graph of edits) expect(graph.settings).toEqual(withSettings.settings);
+    const rewired = setParent(withSettings, "rest-1", "kafka-1", kindOf);
+    expect(rewired.ok && rewired.graph.settings).toEqual(withSettings.settings);
+  });
+
+  it("sets and removes a node's retry policy and the settings", () => {
+    const set = setRetry(chain, "rest-1", { attempts: 4 });
+    expect(set.nodes.find((n) => n.id === "rest-1")?.retry).toEqual({ attempts: 4 });
+    const cleared = setRetry(set, "rest-1", undefined);
+    expect(cleared.nodes.find((n) => n.id === "rest-1")).not.toHaveProperty("retry");
+    expect(JSON.stringify(cleared)).toBe(JSON.stringify(chain));
+    expect(setSettings(chain, { on_outage: "fail" }).settings).toEqual({ on_outage: "fail" });
+    expect(setSettings(withSettings, undefined)).not.toHaveProperty("settings");
   });
 });

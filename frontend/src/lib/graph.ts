@@ -5,28 +5,38 @@
  * Rules (the same the server enforces): exactly one trigger, which takes no input; every
  * action takes input from at most one step; no cycles.
  */
-import type { ComponentDescriptor, Graph, GraphEdge, GraphNode, JSONObject } from "../api/types";
+import type { ComponentDescriptor, FlowSettings, Graph, GraphEdge, GraphNode, JSONObject, RetryPolicy } from "../api/types";
 
 export const EMPTY_GRAPH: Graph = { nodes: [], edges: [] };
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return Boolean(value) && typeof value === "object" && !Array.isArray(value);
+}
 
 /** A graph as the server may send it: fill in what an older or hand-made graph lacks. */
 export function normalizeGraph(raw: unknown): Graph {
   const value = (raw && typeof raw === "object" ? raw : {}) as Partial<Graph>;
   const nodes = Array.isArray(value.nodes) ? value.nodes : [];
   const edges = Array.isArray(value.edges) ? value.edges : [];
-  return {
-    nodes: nodes.map((node, index) => ({
-      id: String(node.id),
-      component: String(node.component),
-      config: (node.config && typeof node.config === "object" ? node.config : {}) as JSONObject,
-      credential: typeof node.credential === "number" ? node.credential : null,
-      position:
-        node.position && typeof node.position.x === "number" && typeof node.position.y === "number"
-          ? { x: node.position.x, y: node.position.y }
-          : { x: 80 + index * 280, y: 120 },
-    })),
+  const graph: Graph = {
+    nodes: nodes.map((node, index) => {
+      const normal: GraphNode = {
+        id: String(node.id),
+        component: String(node.component),
+        config: (node.config && typeof node.config === "object" ? node.config : {}) as JSONObject,
+        credential: typeof node.credential === "number" ? node.credential : null,
+        position:
+          node.position && typeof node.position.x === "number" && typeof node.position.y === "number"
+            ? { x: node.position.x, y: node.position.y }
+            : { x: 80 + index * 280, y: 120 },
+      };
+      if (isObject(node.retry)) normal.retry = { ...node.retry };
+      return normal;
+    }),
     edges: edges.map((edge) => ({ source: String(edge.source), target: String(edge.target) })),
   };
+  if (isObject(value.settings)) graph.settings = { ...value.settings };
+  return graph;
 }
 
 /** `<component>-<n>` with n one more than the highest already used for that component. */
@@ -57,7 +67,7 @@ export function addNode(
     credential: null,
     position: { x: Math.round(position.x), y: Math.round(position.y) },
   };
-  return { graph: { nodes: [...graph.nodes, node], edges: graph.edges }, node };
+  return { graph: { ...graph, nodes: [...graph.nodes, node] }, node };
 }
 
 /** Where a node added without a drop position goes: right of `after` or of the rightmost node. */
@@ -122,20 +132,20 @@ export function connect(graph: Graph, edge: GraphEdge, kindOf: KindOf): ConnectR
   if (problem) return { ok: false, reason: problem };
   return {
     ok: true,
-    graph: { nodes: graph.nodes, edges: [...graph.edges, { source: edge.source, target: edge.target }] },
+    graph: { ...graph, edges: [...graph.edges, { source: edge.source, target: edge.target }] },
   };
 }
 
 /** Make `parent` (or nothing, with null) the only input of `nodeId`. */
 export function setParent(graph: Graph, nodeId: string, parent: string | null, kindOf: KindOf): ConnectResult {
-  const without: Graph = { nodes: graph.nodes, edges: graph.edges.filter((e) => e.target !== nodeId) };
+  const without: Graph = { ...graph, edges: graph.edges.filter((e) => e.target !== nodeId) };
   if (parent === null) return { ok: true, graph: without };
   return connect(without, { source: parent, target: nodeId }, kindOf);
 }
 
 /** Steps that could feed `nodeId` without breaking a rule. */
 export function possibleParents(graph: Graph, nodeId: string, kindOf: KindOf): string[] {
-  const without: Graph = { nodes: graph.nodes, edges: graph.edges.filter((e) => e.target !== nodeId) };
+  const without: Graph = { ...graph, edges: graph.edges.filter((e) => e.target !== nodeId) };
   return graph.nodes
     .map((n) => n.id)
     .filter((id) => connectionProblem(without, { source: id, target: nodeId }, kindOf) === null);
@@ -145,6 +155,7 @@ export function removeNodes(graph: Graph, ids: Iterable<string>): Graph {
   const gone = new Set(ids);
   if (gone.size === 0) return graph;
   return {
+    ...graph,
     nodes: graph.nodes.filter((n) => !gone.has(n.id)),
     edges: graph.edges.filter((e) => !gone.has(e.source) && !gone.has(e.target)),
   };
@@ -157,7 +168,7 @@ export function edgeId(edge: GraphEdge): string {
 export function removeEdges(graph: Graph, ids: Iterable<string>): Graph {
   const gone = new Set(ids);
   if (gone.size === 0) return graph;
-  return { nodes: graph.nodes, edges: graph.edges.filter((e) => !gone.has(edgeId(e))) };
+  return { ...graph, edges: graph.edges.filter((e) => !gone.has(edgeId(e))) };
 }
 
 export function moveNodes(graph: Graph, positions: Record<string, { x: number; y: number }>): Graph {
@@ -171,7 +182,7 @@ export function moveNodes(graph: Graph, positions: Record<string, { x: number; y
     changed = true;
     return { ...node, position: { x, y } };
   });
-  return changed ? { nodes, edges: graph.edges } : graph;
+  return changed ? { ...graph, nodes } : graph;
 }
 
 export function updateNode(
@@ -179,10 +190,25 @@ export function updateNode(
   id: string,
   patch: Partial<Pick<GraphNode, "config" | "credential">>,
 ): Graph {
+  return { ...graph, nodes: graph.nodes.map((node) => (node.id === id ? { ...node, ...patch } : node)) };
+}
+
+/** Set (or, with undefined, remove) a node's retry policy. */
+export function setRetry(graph: Graph, id: string, retry: RetryPolicy | undefined): Graph {
   return {
-    nodes: graph.nodes.map((node) => (node.id === id ? { ...node, ...patch } : node)),
-    edges: graph.edges,
+    ...graph,
+    nodes: graph.nodes.map((node) => {
+      if (node.id !== id) return node;
+      const { retry: _previous, ...rest } = node;
+      return retry === undefined ? rest : { ...rest, retry };
+    }),
   };
+}
+
+/** Set (or, with undefined, remove) the flow's error-handling settings. */
+export function setSettings(graph: Graph, settings: FlowSettings | undefined): Graph {
+  const { settings: _previous, ...rest } = graph;
+  return settings === undefined ? rest : { ...rest, settings };
 }
 
 export function triggerCount(graph: Graph, kindOf: KindOf): number {

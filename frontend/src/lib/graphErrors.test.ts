@@ -25,6 +25,8 @@ describe("graph problems", () => {
     expect(formField("credential")).toBe("credential");
     expect(formField("edges")).toBe("input");
     expect(formField("position")).toBeNull();
+    expect(formField("retry.attempts")).toBe("retry.attempts");
+    expect(formField("retry")).toBe("retry");
     expect(formField(null)).toBeNull();
   });
 
@@ -39,5 +41,14 @@ describe("graph problems", () => {
     expect(index.byNode["code-2"]?.general).toEqual(["not connected to the trigger"]);
     expect(nodeMessages(index, "kafka-1")).toEqual(["topic: 'bad topic' does not match", "credential: no such credential"]);
     expect(nodeMessages(index, "nope")).toEqual([]);
+  });
+
+  it("keeps settings problems general, saying where they belong, and retry problems on the node", () => {
+    const index = indexProblems([
+      { node: null, field: "settings.dead_letter_topic", message: "not a valid topic name" },
+      { node: "rest-1", field: "retry.attempts", message: "must be at most 20" },
+    ]);
+    expect(index.general).toEqual(["Flow settings: not a valid topic name"]);
+    expect(index.byNode["rest-1"]?.fields).toEqual({ "retry.attempts": ["must be at most 20"] });
   });
 });

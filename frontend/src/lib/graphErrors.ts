@@ -3,6 +3,7 @@
  * node they concern, so the canvas can flag the node and the panel the field.
  */
 import type { GraphProblem } from "../api/types";
+import { isSettingsField } from "./flowSettings";
 
 export interface NodeProblems {
   /** Keyed by form field: `topic` for `config.topic`, `credential`, `input` for edges. */
@@ -35,13 +36,17 @@ export function graphProblemsFrom(details: Record<string, unknown> | undefined):
   });
 }
 
-/** The form field a server field name belongs to, or null for the node as a whole. */
+/**
+ * The form field a server field name belongs to, or null for the node as a whole. The retry
+ * policy keeps its own prefix (`retry`, `retry.attempts`) so it cannot meet a config key.
+ */
 export function formField(field: string | null): string | null {
   if (!field) return null;
   if (field === "config") return null;
   if (field.startsWith("config.")) return field.slice("config.".length).split(".")[0] ?? null;
   if (field === "credential" || field.startsWith("credential.")) return "credential";
   if (field === "edges") return "input";
+  if (field === "retry" || field.startsWith("retry.")) return field;
   return null;
 }
 
@@ -49,7 +54,8 @@ export function indexProblems(problems: GraphProblem[]): ProblemIndex {
   const index: ProblemIndex = { byNode: {}, general: [] };
   for (const problem of problems) {
     if (!problem.node) {
-      index.general.push(problem.message);
+      // Settings problems are shown in the Flow settings dialog too; here they say where to look.
+      index.general.push(isSettingsField(problem.field) ? `Flow settings: ${problem.message}` : problem.message);
       continue;
     }
     const entry = (index.byNode[problem.node] ??= { fields: {}, general: [] });

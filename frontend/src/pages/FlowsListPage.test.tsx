@@ -5,8 +5,9 @@ import type { Flow } from "../api/types";
 import { useSession } from "../stores/session";
 import { filterFlows, FlowsListPage } from "./FlowsListPage";
 
-function flow(id: number, name: string, status: Flow["status"] = "draft"): Flow {
+function flow(id: number, name: string, status: Flow["status"] = "draft", status_reason = ""): Flow {
   return {
+    status_reason,
     id,
     workspace: 1,
     name,
@@ -32,7 +33,8 @@ describe("FlowsListPage", () => {
       vi.fn((url: string, init?: RequestInit) => {
         calls.push({ url, method: init?.method ?? "GET" });
         if (init?.method === "DELETE") return Promise.resolve(new Response(null, { status: 204 }));
-        const body = { count: 2, next: null, previous: null, results: [flow(1, "Orders"), flow(2, "Shop events", "running")] };
+        const results = [flow(1, "Orders"), flow(2, "Shop events", "running"), flow(3, "Refunds", "retrying", "rest-1: HTTP 503; trying again in 30 s")];
+        const body = { count: results.length, next: null, previous: null, results };
         return Promise.resolve(new Response(JSON.stringify(body), { status: 200 }));
       }),
     );
@@ -54,6 +56,17 @@ describe("FlowsListPage", () => {
       expect(within(draft).getByRole("button", { name })).toBeInTheDocument();
     }
     expect(screen.getByRole("searchbox", { name: "Search flows" })).toBeInTheDocument();
+  });
+
+  it("shows a retrying flow in amber with its reason, and lets it be stopped", async () => {
+    render(<FlowsListPage />);
+    const row = (await screen.findByRole("link", { name: "Refunds" })).closest("tr")!;
+    const badge = within(row).getByText("retrying");
+    expect(badge).toHaveClass("badge-retrying");
+    expect(badge).toHaveAttribute("title", "rest-1: HTTP 503; trying again in 30 s");
+    expect(within(row).getByText("rest-1: HTTP 503; trying again in 30 s")).toBeInTheDocument();
+    expect(within(row).getByRole("button", { name: "Stop" })).toBeInTheDocument();
+    expect(within(row).queryByRole("button", { name: "Start" })).not.toBeInTheDocument();
   });
 
   it("asks before deleting", async () => {

@@ -7,6 +7,7 @@ import { EmptyState, ErrorBanner, Spinner } from "../components/ui/EmptyState";
 import { Icon } from "../components/ui/Icon";
 import { Link } from "../components/ui/Link";
 import { StatusBadge } from "../components/ui/StatusBadge";
+import { flowStatusDisplay } from "../lib/flowStatus";
 import { formatCount, relativeTime } from "../lib/format";
 import { flowPath, navigate } from "../router";
 import { useSession } from "../stores/session";
@@ -140,7 +141,7 @@ export function FlowsListPage() {
             </thead>
             <tbody>
               {shown.map((flow) => {
-                const running = flow.status === "running";
+                const display = flowStatusDisplay(flow.status, flow.status_reason);
                 return (
                   <tr key={flow.id}>
                     <td className="flow-name-cell">
@@ -150,14 +151,16 @@ export function FlowsListPage() {
                     </td>
                     <td>
                       <span className="status-cell">
-                        <StatusBadge status={flow.status} title={flow.status_reason || undefined} />
-                        {running && flow.consuming === false && (
+                        <StatusBadge status={flow.status} title={display.title} />
+                        {flow.status === "running" && flow.consuming === false && (
                           <span className="tag tag-warn" title="The trigger runner has not picked this flow up (yet)">
                             waiting for runner
                           </span>
                         )}
                       </span>
-                      {flow.status === "failed" && flow.status_reason && <div className="status-reason-inline">{flow.status_reason}</div>}
+                      {(flow.status === "failed" || flow.status === "retrying") && flow.status_reason && (
+                        <div className={`status-reason-inline status-reason-${flow.status}`}>{flow.status_reason}</div>
+                      )}
                     </td>
                     <td>{flow.active_version ? `v${flow.active_version}` : <span className="muted">not published</span>}</td>
                     <td className="numeric">{formatCount(flow.last_hour?.in ?? null)}</td>
@@ -168,7 +171,7 @@ export function FlowsListPage() {
                     </td>
                     <td className="actions-cell">
 <div className="row-actions">
-                      {running ? (
+                      {display.active ? (
                         <button type="button" className="button button-small" onClick={() => void startStop(flow, "stop")} disabled={busy[flow.id]}>
                           <Icon name="stop" size={13} /> Stop
                         </button>

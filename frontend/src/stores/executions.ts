@@ -6,6 +6,8 @@ import { create } from "zustand";
 import {
   api,
   ApiError,
+  type BulkRetryFilters,
+  type BulkRetryResult,
   type Execution,
   type ExecutionDetail,
   type ExecutionStatus,
@@ -37,6 +39,23 @@ export function sinceFor(range: TimeRange, now: number = Date.now()): string | u
   return ms ? new Date(now - ms).toISOString() : undefined;
 }
 
+/** The list's filters as "Retry all failed" sends them (the status filter does not apply: only failed ones are retried). */
+export function bulkRetryFilters(filters: ExecutionFilterState, now: number = Date.now()): BulkRetryFilters {
+  const result: BulkRetryFilters = {};
+  const since = sinceFor(filters.range, now);
+  if (since) result.since = since;
+  const search = filters.search.trim();
+  if (search) result.search = search;
+  return result;
+}
+
+/** "Retrying 42 executions" (and what was skipped). */
+export function bulkRetryText(result: BulkRetryResult): string {
+  const retried = result.retried === 1 ? "Retrying 1 execution" : `Retrying ${result.retried} executions`;
+  if (result.retried === 0 && result.skipped === 0) return "No failed executions to retry.";
+  return result.skipped > 0 ? `${retried}; ${result.skipped} skipped.` : `${retried}.`;
+}
+
 interface ExecutionsState {
   flowId: number | null;
   filters: ExecutionFilterState;
@@ -63,6 +82,9 @@ interface ExecutionsState {
   refreshStats: () => Promise<void>;
   select: (id: number | null) => Promise<void>;
   retry: (id: number) => Promise<Execution>;
+  /** How many failed executions match the current filters (for the confirmation). */
+  countFailed: () => Promise<number>;
+  retryFailed: () => Promise<BulkRetryResult>;
 }
 
 let listTimer: ReturnType<typeof setInterval> | null = null;
@@ -207,5 +229,21 @@ export const useExecutions = create<ExecutionsState>((set, get) => ({
     void get().refresh();
     void get().select(id);
     return execution;
+  },
+
+  countFailed: async () => {
+    const { flowId, filters } = get();
+    if (flowId === null) return 0;
+    const page = await api.listExecutions(flowId, { ...bulkRetryFilters(filters), status: "failed", page_size: 1 });
+    return page.count;
+  },
+
+  retryFailed: async () => {
+    const { flowId, filters } = get();
+    if (flowId === null) return { retried: 0, skipped: 0 };
+    const result = await api.retryFailedExecutions(flowId, bulkRetryFilters(filters));
+    void get().refresh();
+    void get().refreshStats();
+    return result;
   },
 }));

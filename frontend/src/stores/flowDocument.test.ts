@@ -138,4 +138,31 @@ describe("flow document", () => {
     await vi.advanceTimersByTimeAsync(10);
     expect(patches()).toHaveLength(1);
   });
+
+  it("saves flow settings and retry policies with the graph", async () => {
+    const code = useFlowDocument.getState().addComponent(descriptor("code", "action"));
+    useFlowDocument.getState().updateSettings({ deadLetterTopic: "orders" });
+    useFlowDocument.getState().updateSettings({ deadLetterTopic: "orders.dlq" });
+    useFlowDocument.getState().updateSettings({ onOutage: "fail" });
+    useFlowDocument.getState().updateRetry(code, "attempts", 5);
+    await vi.advanceTimersByTimeAsync(AUTOSAVE_MS + 10);
+    const sent = JSON.parse((patches().at(-1)![1] as RequestInit).body as string);
+    expect(sent.graph.settings).toEqual({ dead_letter_topic: "orders.dlq", on_outage: "fail" });
+    expect(sent.graph.nodes[0].retry).toEqual({ attempts: 5 });
+
+    // Typing the topic was one undo step; back to defaults removes the settings.
+    useFlowDocument.getState().undo();
+    useFlowDocument.getState().undo();
+    expect(useFlowDocument.getState().graph.settings).toEqual({ dead_letter_topic: "orders.dlq" });
+    useFlowDocument.getState().updateSettings({ deadLetterTopic: "" });
+    expect(useFlowDocument.getState().graph).not.toHaveProperty("settings");
+    useFlowDocument.getState().updateRetry(code, "attempts", undefined);
+    expect(useFlowDocument.getState().graph.nodes[0]).not.toHaveProperty("retry");
+  });
+
+  it("changes nothing when the settings stay at their defaults", () => {
+    useFlowDocument.getState().updateSettings({ onOutage: "pause", deadLetterTopic: "" });
+    expect(useFlowDocument.getState().save.kind).toBe("saved");
+    expect(useFlowDocument.getState().canUndo()).toBe(false);
+  });
 });

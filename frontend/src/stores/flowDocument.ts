@@ -16,9 +16,11 @@ import {
   type GraphProblem,
   type JSONValue,
 } from "../api/client";
+import { settingsForm, settingsFromForm, type FlowSettingsForm } from "../lib/flowSettings";
 import * as ops from "../lib/graph";
 import { graphProblemsFrom } from "../lib/graphErrors";
 import { canRedo, canUndo, emptyHistory, record, redo, undo, type History } from "../lib/history";
+import { withRetryField } from "../lib/retryPolicy";
 
 export const AUTOSAVE_MS = 800;
 const RETRY_MS = 5000;
@@ -86,6 +88,10 @@ export interface FlowDocumentState {
   commitDrag: (before: Graph) => void;
   updateConfig: (nodeId: string, key: string, value: JSONValue | undefined) => void;
   setCredential: (nodeId: string, credential: number | null) => void;
+  /** One field of a node's retry policy; undefined restores its default. */
+  updateRetry: (nodeId: string, key: string, value: JSONValue | undefined) => void;
+  /** The flow's error handling (`graph.settings`), saved with the graph. */
+  updateSettings: (patch: Partial<FlowSettingsForm>) => void;
   select: (nodeId: string | null) => void;
   selectEdge: (edgeId: string | null) => void;
   undo: () => void;
@@ -263,6 +269,22 @@ export const useFlowDocument = create<FlowDocumentState>((set, get) => {
 
     setCredential: (nodeId, credential) => {
       get().change(ops.updateNode(get().graph, nodeId, { credential }));
+    },
+
+    updateRetry: (nodeId, key, value) => {
+      const node = get().graph.nodes.find((n) => n.id === nodeId);
+      if (!node) return;
+      const retry = withRetryField(node.retry, key, value);
+      if (retry === node.retry) return;
+      get().change(ops.setRetry(get().graph, nodeId, retry), { key: `retry:${nodeId}:${key}` });
+    },
+
+    updateSettings: (patch) => {
+      const { graph } = get();
+      const settings = settingsFromForm({ ...settingsForm(graph.settings), ...patch }, graph.settings);
+      const next = ops.setSettings(graph, settings);
+      if (ops.graphsEqual(next, graph)) return;
+      get().change(next, { key: `settings:${Object.keys(patch).join(",")}` });
     },
 
     select: (nodeId) => set({ selectedNodeId: nodeId, selectedEdgeId: null }),

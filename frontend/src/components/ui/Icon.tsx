@@ -39,6 +39,8 @@ const paths: Record<string, string> = {
   eye: "M2 12s4-7 10-7 10 7 10 7-4 7-10 7S2 12 2 12zM12 15a3 3 0 1 0 0-6 3 3 0 0 0 0 6z",
   save: "M5 4h11l3 3v13H5zM8 4v5h7V4M8 20v-6h8v6",
   menu: "M4 7h16M4 12h16M4 17h16",
+  settings: "M4 7h10M18 7h2M4 17h4M12 17h8M16 5v4M10 15v4",
+  replay: "M11 7l-6 5 6 5zM19 7l-6 5 6 5z",
 };
 
 export type IconName = keyof typeof paths;

@@ -1,4 +1,4 @@
-/** A coloured status word: flows (draft/running/stopped/failed), executions and steps. */
+/** A coloured status word: flows (draft/running/retrying/stopped/failed), executions and steps. */
 export function StatusBadge({ status, testId, title }: { status: string; testId?: string; title?: string }) {
   return (
     <span className={`badge badge-${status}`} data-testid={testId} title={title}>

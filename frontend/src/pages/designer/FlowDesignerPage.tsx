@@ -9,8 +9,10 @@ import { FlowCanvas, type CanvasHandle } from "../../components/canvas/FlowCanva
 import { FlowNameDialog } from "../../components/FlowNameDialog";
 import { Palette } from "../../components/palette/Palette";
 import { EmptyState, ErrorBanner, Spinner } from "../../components/ui/EmptyState";
+import { FlowStatusNotice } from "../../components/ui/FlowStatusNotice";
 import { Icon } from "../../components/ui/Icon";
 import { StatusBadge } from "../../components/ui/StatusBadge";
+import { flowStatusDisplay } from "../../lib/flowStatus";
 import { connectionProblem, edgeId, possibleParents as parentsFor, triggerCount } from "../../lib/graph";
 import { graphProblemsFrom, indexProblems } from "../../lib/graphErrors";
 import { flowPath, navigate } from "../../router";
@@ -20,7 +22,9 @@ import { saveStatusText, useFlowDocument } from "../../stores/flowDocument";
 import { useSession } from "../../stores/session";
 import { errorText, notify } from "../../stores/toasts";
 import { ExecutionsView } from "../executions/ExecutionsView";
+import { FlowSettingsDialog } from "./FlowSettingsDialog";
 import { NodeConfigPanel } from "./NodeConfigPanel";
+import { ReplayDialog } from "./ReplayDialog";
 import { VersionsDialog } from "./VersionsDialog";
 
 const STATUS_POLL_MS = 4000;
@@ -57,6 +61,8 @@ export function FlowDesignerPage({
   const revealNode = useCallback((id: string) => setReveal({ id, seq: ++revealSeq.current }), []);
   const [panelExpanded, setPanelExpanded] = useState(false);
   const [showVersions, setShowVersions] = useState(false);
+  const [showSettings, setShowSettings] = useState(false);
+  const [showReplay, setShowReplay] = useState(false);
   const [renaming, setRenaming] = useState(false);
   const [busy, setBusy] = useState<null | "publish" | "start" | "stop">(null);
 
@@ -213,7 +219,7 @@ export function FlowDesignerPage({
       const version = await api.publishFlow(flow.id);
       useFlowDocument.getState().setFlow({ active_version: version.number });
       useFlowDocument.getState().setProblems([]);
-      notify("success", `Published v${version.number}${flow.status === "running" ? "; the running flow switches to it" : ""}.`);
+      notify("success", `Published v${version.number}${flowStatusDisplay(flow.status).active ? "; the running flow switches to it" : ""}.`);
     } catch (error) {
       if (error instanceof ApiError) useFlowDocument.getState().setProblems(graphProblemsFrom(error.details));
       notify("error", `Not published: ${errorText(error)}`);
@@ -256,6 +262,7 @@ export function FlowDesignerPage({
 
   const saveText = saveStatusText(save);
   const running = flow.status === "running";
+  const status = flowStatusDisplay(flow.status, flow.status_reason);
 
   return (
     <div className="designer">
@@ -265,7 +272,7 @@ export function FlowDesignerPage({
           <button type="button" className="icon-button" aria-label="Rename flow" title="Rename flow" onClick={() => setRenaming(true)}>
             <Icon name="edit" size={14} />
           </button>
-          <StatusBadge status={flow.status} testId="flow-status" title={flow.status_reason || undefined} />
+          <StatusBadge status={flow.status} testId="flow-status" title={status.title} />
           <span className="version-chip" data-testid="flow-version" title="The published version a running flow runs">
             {flow.active_version ? `v${flow.active_version}` : "not published"}
           </span>
@@ -305,6 +312,17 @@ export function FlowDesignerPage({
           <button type="button" className="button" onClick={() => setShowVersions(true)}>
             <Icon name="history" size={15} /> Versions
           </button>
+          <button type="button" className="button button-collapsible" onClick={() => setShowSettings(true)} title="Flow settings: dead-letter topic and what a destination outage does">
+            <Icon name="settings" size={15} /> <span className="button-text">Flow settings</span>
+          </button>
+          <button
+            type="button"
+            className="button button-collapsible"
+            onClick={() => setShowReplay(true)}
+            title={status.active ? "Replay: stop the flow first" : "Replay: read the topic again from an earlier position"}
+          >
+            <Icon name="replay" size={15} /> <span className="button-text">Replay…</span>
+          </button>
           <button type="button" className="button" onClick={() => void publish()} disabled={busy !== null}>
             <Icon name="upload" size={15} /> Publish
           </button>
@@ -312,21 +330,17 @@ export function FlowDesignerPage({
             type="button"
             className="button button-primary"
             onClick={() => void startStop("start")}
-            disabled={busy !== null || running}
+            disabled={busy !== null || !status.canStart}
             title={flow.active_version ? "Run the published version" : "Publish first: a flow runs a published version"}
           >
             <Icon name="play" size={14} /> Start
           </button>
-          <button type="button" className="button" onClick={() => void startStop("stop")} disabled={busy !== null || !(running || flow.status === "failed")}>
+          <button type="button" className="button" onClick={() => void startStop("stop")} disabled={busy !== null || !status.canStop}>
             <Icon name="stop" size={14} /> Stop
           </button>
         </div>
       </header>
-      {flow.status === "failed" && flow.status_reason && (
-        <div className="status-reason" role="alert">
-          <Icon name="alert" /> <strong>The flow stopped with an error:</strong> {flow.status_reason}
-        </div>
-      )}
+      <FlowStatusNotice status={flow.status} reason={flow.status_reason} />
 
       {tab === "designer" ? (
         <div className="designer-body" role="tabpanel" id="panel-designer" aria-labelledby="tab-designer">
@@ -412,6 +426,7 @@ export function FlowDesignerPage({
               onToggleExpanded={() => setPanelExpanded(!panelExpanded)}
               onConfigChange={(key, value) => doc.updateConfig(selectedNode.id, key, value)}
               onCredentialChange={(credential) => doc.setCredential(selectedNode.id, credential)}
+              onRetryChange={(key, value) => doc.updateRetry(selectedNode.id, key, value)}
               onCredentialCreated={(credential: Credential) => upsertCredential(credential)}
               onParentChange={(parent) => {
                 const problem = doc.setParent(selectedNode.id, parent);
@@ -428,6 +443,22 @@ export function FlowDesignerPage({
         </div>
       )}
 
+      {showSettings && (
+        <FlowSettingsDialog
+          settings={graph.settings}
+          problems={problems}
+          onChange={(patch) => doc.updateSettings(patch)}
+          onClose={() => setShowSettings(false)}
+        />
+      )}
+      {showReplay && (
+        <ReplayDialog
+          flowId={flow.id}
+          status={flow.status}
+          onStop={() => void startStop("stop")}
+          onClose={() => setShowReplay(false)}
+        />
+      )}
       {showVersions && <VersionsDialog flow={flow} descriptors={components} onRestore={restore} onClose={() => setShowVersions(false)} />}
       {renaming && (
         <FlowNameDialog

@@ -11,6 +11,7 @@ import { componentLook, Icon } from "../../components/ui/Icon";
 import type { NodeProblems } from "../../lib/graphErrors";
 import { humanize } from "../../lib/schemaForm";
 import type { CredentialType } from "../../stores/catalog";
+import { RetryPolicySection } from "./RetryPolicySection";
 
 const NEW_CREDENTIAL = "__new__";
 
@@ -29,6 +30,8 @@ export interface NodeConfigPanelProps {
   onToggleExpanded: () => void;
   onConfigChange: (key: string, value: JSONValue | undefined) => void;
   onCredentialChange: (credential: number | null) => void;
+  /** One field of the retry policy (action steps); undefined restores its default. */
+  onRetryChange?: (key: string, value: JSONValue | undefined) => void;
   onCredentialCreated: (credential: Credential) => void;
   onParentChange: (parent: string | null) => void;
   onDelete: () => void;
@@ -200,6 +203,10 @@ export function NodeConfigPanel(props: NodeConfigPanelProps) {
             disabled={readOnly}
             renderField={renderField}
           />
+        )}
+
+        {descriptor?.kind === "action" && props.onRetryChange && (
+          <RetryPolicySection policy={node.retry} fieldErrors={fieldErrors} readOnly={readOnly} onChange={props.onRetryChange} />
         )}
       </div>
       {!readOnly && (

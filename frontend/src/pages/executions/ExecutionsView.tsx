@@ -12,6 +12,7 @@ import { formatCount, formatDuration, formatTime } from "../../lib/format";
 import { flowPath, navigate } from "../../router";
 import { PAGE_SIZE, TIME_RANGES, useExecutions, type TimeRange } from "../../stores/executions";
 import { errorText, notify } from "../../stores/toasts";
+import { BulkRetryButton } from "./BulkRetryButton";
 import { ExecutionDetails } from "./ExecutionDetails";
 import { ThroughputChart } from "./ThroughputChart";
 
@@ -23,9 +24,9 @@ const STATUSES: { value: ExecutionStatus | ""; label: string }[] = [
   { value: "failed", label: "Failed" },
 ];
 
-function Stat({ label, value, tone }: { label: string; value: string; tone?: string }) {
+function Stat({ label, value, tone, hint }: { label: string; value: string; tone?: string; hint?: string }) {
   return (
-    <div className={`stat${tone ? ` stat-${tone}` : ""}`}>
+    <div className={`stat${tone ? ` stat-${tone}` : ""}`} title={hint}>
       <span className="stat-value">{value}</span>
       <span className="stat-label">{label}</span>
     </div>
@@ -98,6 +99,13 @@ export function ExecutionsView({
           <Stat label="failed" value={formatCount(stats?.failed)} tone={stats?.failed ? "bad" : undefined} />
           <Stat label="p50 latency" value={latency(stats?.latency_ms.p50)} />
           <Stat label="p99 latency" value={latency(stats?.latency_ms.p99)} />
+          <Stat
+            label="possible duplicates"
+            value={formatCount(stats?.duplicates)}
+            tone={stats?.duplicates ? "warn" : undefined}
+            hint="Messages sent again after an attempt whose outcome was unknown (for example a worker crash mid-request): the destination may have received them twice."
+          />
+          <Stat label="dead-lettered" value={formatCount(stats?.dead_lettered)} hint="Failed messages written to the flow's dead-letter topic (see Flow settings)." />
           {statsError && !stats && <span className="muted">Counters unavailable: {statsError}</span>}
         </div>
         <ThroughputChart data={throughput} error={throughputError} />
@@ -136,6 +144,7 @@ export function ExecutionsView({
                 onChange={(e) => setSearch(e.target.value)}
               />
             </div>
+            <BulkRetryButton />
             <span className="live" title="The table refreshes every 1.5 seconds">
               <span className={`live-dot${listState === "error" ? " is-off" : ""}`} aria-hidden="true" />
               {listState === "error" ? "Paused" : age === null ? "Live" : `Live · ${age < 2 ? "now" : `${age} s ago`}`}
