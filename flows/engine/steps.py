@@ -134,7 +134,8 @@ class Deferral:
     node_id: str
     reason: str
     delay_seconds: float
-    # Every message the step tried failed: the destination looks down, not one bad message.
+    # Every message the step tried found the destination unavailable: it looks down, rather
+    # than refusing particular messages. Such a batch waits as long as it takes ("pause").
     outage: bool
 
     def as_dict(self) -> dict[str, object]:
@@ -156,7 +157,7 @@ def _deferral(
         return None
     attempt = job.get("attempt", 1)
     tried = [o for o in outcomes if not o.skipped]
-    outage = len(transient) == len(tried)
+    outage = all(o.error is not None and _unavailable(o.error) for o in tried)
     if attempt >= node.retry.attempts and not (
         outage and context.plan.settings.on_outage == "pause"
     ):
@@ -164,6 +165,17 @@ def _deferral(
     reason = f"{node.descriptor.title} ({node.id}): {transient[0].message}"
     reason = mask_text(reason, context.secrets)
     return Deferral(node.id, reason[:1500], node.retry.delay(attempt), outage)
+
+
+# Answers saying the destination as a whole cannot take anything now (as opposed to a 500,
+# which may be about this one message). Errors without a status (timeouts, refused
+# connections, an unreachable broker) say the same.
+UNAVAILABLE_STATUSES = frozenset({408, 429, 502, 503, 504})
+
+
+def _unavailable(error: StepError) -> bool:
+    status = error.details.get("status")
+    return error.retryable and (status is None or status in UNAVAILABLE_STATUSES)
 
 
 def _run_node(

@@ -1,0 +1,218 @@
+"""Error handling in the engine, one step at a time in this process: deferral of batches whose
+destination fails (back-pressure), per-step retry policies, dead letters on a real broker, and
+the possible-duplicate count. The runner's side runs on real processes in tests/faults/."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+import pytest
+from confluent_kafka import Consumer
+from django.contrib.auth.models import User
+from rest_framework.test import APIClient
+
+from components.base import TriggerRecord
+from components.kafka.records import build_record
+from flows.choices import ExecutionStatus
+from flows.engine import ledger
+from flows.engine.jobs import Job, job_from_records, next_attempt
+from flows.engine.redis import get_redis
+from flows.engine.steps import run_job_step
+from flows.graph import plan_for
+from flows.models import Execution, Flow
+from flows.services.flows import create_flow, publish_flow
+from flows.services.workspaces import create_workspace
+from tests.factories import chain, code_node, kafka_node
+from tests.fixtures.standin import ScriptedServer
+
+pytestmark = pytest.mark.django_db
+
+FLAG_FAILURES = """
+def run(message):
+    if message.body.get("bad"):
+        raise ValueError("bad event " + str(message.body["n"]))
+    return message.body
+"""
+
+
+def rest_node(url: str, retry: dict[str, Any] | None = None) -> dict[str, Any]:
+    node: dict[str, Any] = {
+        "id": "send",
+        "component": "rest",
+        "config": {"method": "POST", "url": url + "/events", "body": "body", "retries": 0},
+        "credential": None,
+    }
+    if retry is not None:
+        node["retry"] = retry
+    return node
+
+
+def published(graph: dict[str, Any]) -> tuple[Flow, int]:
+    user = User.objects.create_user("dee", password="delivery tests password")
+    workspace = create_workspace("Delivery", user)
+    flow = create_flow(workspace, "Delivery", graph, user)
+    version = publish_flow(flow, user)
+    return flow, version.id
+
+
+def records(count: int, topic: str = "events", **extra: Any) -> list[TriggerRecord]:
+    return [
+        build_record(topic, 0, n, b"k", orjson.dumps({"n": n, **extra}), [], 1, "json")
+        for n in range(count)
+    ]
+
+
+def run(job: Job) -> dict[str, Any]:
+    """Run the job's steps in this process; return what its runner would have been told."""
+    current: Job | None = job
+    while current is not None:
+        current = run_job_step(current)
+    assert job["notify"] is not None
+    answer = get_redis().rpop(job["notify"])
+    assert answer is not None, "the runner was not told anything"
+    return dict(orjson.loads(answer))
+
+
+def new_job(flow: Flow, version_id: int, batch: list[TriggerRecord], attempt: int = 1) -> Job:
+    job = job_from_records(flow.id, version_id, plan_for(flow.graph), batch)
+    for _ in range(attempt - 1):
+        job = next_attempt(job)
+    return job
+
+
+def test_a_destination_failing_every_attempt_defers_the_batch_without_recording_it(
+    scripted_server: ScriptedServer,
+) -> None:
+    scripted_server.default = (503, {}, "maintenance")
+    retry = {"attempts": 2, "backoff_seconds": 3, "max_delay_seconds": 10}
+    flow, version_id = published(chain(kafka_node(), rest_node(scripted_server.url, retry)))
+
+    first = run(new_job(flow, version_id, records(3)))
+    assert first["state"] == "deferred"
+    assert first["outage"] is True
+    assert first["node"] == "send"
+    assert first["delay"] == 3
+    assert "HTTP 503" in first["reason"] and "maintenance" in first["reason"]
+    assert not Execution.objects.filter(flow=flow).exists()
+
+    # The attempts are spent, but every message still fails: the flow pauses (the default).
+    later = run(new_job(flow, version_id, records(3), attempt=5))
+    assert later["state"] == "deferred"
+    assert later["delay"] == 10  # capped by max_delay_seconds
+    assert not Execution.objects.filter(flow=flow).exists()
+
+
+def test_with_on_outage_fail_the_messages_fail_once_the_attempts_are_spent(
+    scripted_server: ScriptedServer,
+) -> None:
+    scripted_server.default = (502, {}, "bad gateway")
+    graph = chain(kafka_node(), rest_node(scripted_server.url, {"attempts": 2}))
+    graph["settings"] = {"on_outage": "fail"}
+    flow, version_id = published(graph)
+
+    assert run(new_job(flow, version_id, records(2)))["state"] == "deferred"
+    assert run(new_job(flow, version_id, records(2), attempt=2))["state"] == "done"
+    failed = Execution.objects.filter(flow=flow, status=ExecutionStatus.FAILED)
+    assert failed.count() == 2
+    assert all("HTTP 502" in e.error and e.attempts == 2 for e in failed)
+
+
+def test_a_few_transient_failures_are_retried_then_fail_on_their_own(
+    scripted_server: ScriptedServer,
+) -> None:
+    def flaky(request: Any) -> tuple[int, dict[str, str], Any]:
+        return (500, {}, "oops") if request.json()["n"] == 1 else (200, {}, {"ok": True})
+
+    scripted_server.default = flaky
+    flow, version_id = published(chain(kafka_node(), rest_node(scripted_server.url)))
+
+    first = run(new_job(flow, version_id, records(3)))
+    assert first["state"] == "deferred" and first["outage"] is False
+    sent_first = len(scripted_server.requests)
+    assert sent_first == 3
+
+    # The last attempt: the ledger keeps the two delivered messages from going out again.
+    assert run(new_job(flow, version_id, records(3), attempt=3))["state"] == "done"
+    assert len(scripted_server.requests) == sent_first + 1
+    statuses = dict(Execution.objects.filter(flow=flow).values_list("offset", "status"))
+    assert statuses == {0: "succeeded", 1: "failed", 2: "succeeded"}
+
+
+def test_permanent_failures_fail_at_once(scripted_server: ScriptedServer) -> None:
+    scripted_server.default = (400, {}, "malformed")
+    flow, version_id = published(chain(kafka_node(), rest_node(scripted_server.url)))
+
+    assert run(new_job(flow, version_id, records(2)))["state"] == "done"
+    assert Execution.objects.filter(flow=flow, status="failed").count() == 2
+
+
+def test_failed_messages_go_to_the_dead_letter_topic_with_headers(
+    kafka_broker: Any, kafka_topic: Any, settings: Any
+) -> None:
+    settings.KAFKA_BOOTSTRAP_SERVERS = kafka_broker.bootstrap
+    source, dead = kafka_topic(), kafka_topic(prefix="dead")
+    graph = chain(kafka_node(source), code_node(FLAG_FAILURES))
+    graph["settings"] = {"dead_letter_topic": dead}
+    flow, version_id = published(graph)
+    batch = records(4, topic=source)
+    batch[1] = build_record(source, 0, 1, b"k1", b'{"n": 1, "bad": true}', [], 1, "json")
+    batch[3] = build_record(source, 0, 3, None, b"\xff not json", [], 1, "json")
+
+    assert run(new_job(flow, version_id, batch))["state"] == "done"
+
+    consumer = Consumer(
+        {"bootstrap.servers": kafka_broker.bootstrap, "group.id": "dlq-check"}
+        | {"auto.offset.reset": "earliest"}
+    )
+    consumer.subscribe([dead])
+    letters: list[Any] = []
+    try:
+        for _ in range(60):  # bounded: at most ~60 s
+            letters += [m for m in consumer.consume(10, timeout=1) if m.error() is None]
+            if len(letters) >= 2:
+                break
+    finally:
+        consumer.close()
+    assert len(letters) == 2
+    by_offset = {dict(m.headers())["tributary-source-offset"]: m for m in letters}
+    bad, unreadable = by_offset[b"1"], by_offset[b"3"]
+    headers = dict(bad.headers())
+    assert orjson.loads(bad.value()) == {"n": 1, "bad": True}
+    assert bad.key() == b"k1"
+    assert headers["tributary-flow-id"] == str(flow.id).encode()
+    assert headers["tributary-step"] == b"transform"
+    assert b"bad event 1" in headers["tributary-error"]
+    assert headers["tributary-source-topic"] == source.encode()
+    assert dict(unreadable.headers())["tributary-step"] == b"in"
+    assert b"not valid UTF-8" in dict(unreadable.headers())["tributary-error"]
+
+    stats = stats_of(flow)
+    assert stats["dead_lettered"] == 2
+    assert stats["failed"] == 2
+
+
+def stats_of(flow: Flow) -> dict[str, Any]:
+    client = APIClient()
+    client.force_authenticate(flow.created_by)
+    response = client.get(f"/api/v1/flows/{flow.id}/stats/")
+    assert response.status_code == 200, response.content
+    return dict(response.json())
+
+
+def test_a_send_whose_earlier_attempt_left_no_answer_counts_as_a_possible_duplicate(
+    scripted_server: ScriptedServer,
+) -> None:
+    flow, version_id = published(chain(kafka_node(), rest_node(scripted_server.url)))
+    # As if a worker died mid-request: the chunk is marked in flight, nothing recorded.
+    assert ledger.begin_delivery(flow.id, version_id, "send", ["events:0:0", "events:0:1"]) == 0
+
+    assert run(new_job(flow, version_id, records(3)))["state"] == "done"
+
+    assert len(scripted_server.requests) == 3
+    assert stats_of(flow)["duplicates"] == 2
+    # Outcomes known: the marks are gone, so running the batch again counts nothing more
+    # (and sends nothing: the ledger has all three).
+    assert run(new_job(flow, version_id, records(3)))["state"] == "done"
+    assert len(scripted_server.requests) == 3
+    assert stats_of(flow)["duplicates"] == 2
