@@ -30,13 +30,10 @@ class GraphError:
         return {"node": self.node, "field": self.field, "message": self.message}
 
     def __str__(self) -> str:
-        where = ""
-        if self.node:
-            where = f"node {self.node!r}"
-            if self.field:
-                where += f", field {self.field!r}"
-            where += ": "
-        return where + self.message
+        parts = [f"node {self.node!r}"] if self.node else []
+        if self.field:
+            parts.append(f"field {self.field!r}")
+        return ", ".join(parts) + ": " + self.message if parts else self.message
 
 
 class GraphInvalid(Exception):

@@ -4,6 +4,7 @@ the possible-duplicate count. The runner's side runs on real processes in tests/
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import orjson
@@ -216,3 +217,46 @@ def test_a_send_whose_earlier_attempt_left_no_answer_counts_as_a_possible_duplic
     assert run(new_job(flow, version_id, records(3)))["state"] == "done"
     assert len(scripted_server.requests) == 3
     assert stats_of(flow)["duplicates"] == 2
+
+
+@pytest.fixture
+def eager_tasks() -> Iterator[None]:
+    """Celery tasks run right here rather than in a worker."""
+    from config.celery import app
+
+    app.conf.task_always_eager = True
+    try:
+        yield
+    finally:
+        app.conf.task_always_eager = False
+
+
+@pytest.mark.usefixtures("eager_tasks")
+def test_bulk_retry_runs_the_matching_failed_executions_again(
+    scripted_server: ScriptedServer,
+) -> None:
+    scripted_server.default = (400, {}, "refused for now")
+    flow, version_id = published(chain(kafka_node(), rest_node(scripted_server.url)))
+    assert run(new_job(flow, version_id, records(5)))["state"] == "done"
+    Execution.objects.filter(flow=flow, offset=4).update(summary="leave this one")
+    assert Execution.objects.filter(flow=flow, status="failed").count() == 5
+    scripted_server.default = (200, {}, {"ok": True})
+    api = APIClient()
+    api.force_authenticate(flow.created_by)
+
+    bad = api.post(f"/api/v1/flows/{flow.id}/executions/retry/", {"since": "x"}, format="json")
+    assert bad.status_code == 400 and "since" in bad.json()["details"]
+
+    response = api.post(
+        f"/api/v1/flows/{flow.id}/executions/retry/", {"search": '{"n"'}, format="json"
+    )
+
+    assert response.status_code == 202, response.content
+    assert response.json() == {"retried": 4, "skipped": 0}
+    statuses = dict(Execution.objects.filter(flow=flow).values_list("offset", "status"))
+    assert statuses == {0: "succeeded", 1: "succeeded", 2: "succeeded", 3: "succeeded"} | {
+        4: "failed"
+    }
+    assert Execution.objects.get(flow=flow, offset=0).attempts == 2
+    again = api.post(f"/api/v1/flows/{flow.id}/executions/retry/", {}, format="json")
+    assert again.json() == {"retried": 1, "skipped": 0}

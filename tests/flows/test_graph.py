@@ -83,3 +83,61 @@ def test_publishing_refuses_code_that_does_not_compile_naming_its_line() -> None
     assert errors_of(graph, complete=False) == []
     errors = errors_of(graph, complete=True)
     assert any("field 'config.code'" in e and "line" in e for e in errors), errors
+
+
+def with_policies(retry: Any = None, settings: Any = None) -> dict[str, Any]:
+    graph = chain(kafka_node(), code_node())
+    if retry is not None:
+        graph["nodes"][1]["retry"] = retry
+    if settings is not None:
+        graph["settings"] = settings
+    return graph
+
+
+def test_error_handling_defaults_apply_when_the_graph_says_nothing() -> None:
+    plan, errors = validate_graph(with_policies(), require_complete=True)
+    assert errors == [] and plan is not None
+    assert plan.settings.on_outage == "pause" and plan.settings.dead_letter_topic == ""
+    retry = plan.actions[0].retry
+    assert (retry.attempts, retry.backoff_seconds, retry.max_delay_seconds) == (3, 2.0, 60.0)
+
+
+def test_a_step_retry_policy_and_flow_settings_are_read() -> None:
+    graph = with_policies(
+        {"attempts": 5, "backoff_seconds": 0.5, "max_delay_seconds": 4},
+        {"dead_letter_topic": " events.dead ", "on_outage": "fail"},
+    )
+    plan, errors = validate_graph(graph, require_complete=True)
+    assert errors == [] and plan is not None
+    assert plan.settings.dead_letter_topic == "events.dead"
+    assert plan.settings.on_outage == "fail"
+    retry = plan.actions[0].retry
+    assert [retry.delay(n) for n in (1, 2, 3, 4, 5)] == [0.5, 1.0, 2.0, 4, 4]
+
+
+@pytest.mark.parametrize(
+    ("retry", "settings", "expected"),
+    [
+        ({"attempts": 0}, None, "node 'transform', field 'retry.attempts': must be between 1"),
+        ({"attempts": 2.5}, None, "field 'retry.attempts': must be a whole number"),
+        ({"backoff_seconds": "2"}, None, "field 'retry.backoff_seconds': a number"),
+        ({"max_delay_seconds": 7200}, None, "field 'retry.max_delay_seconds': must be between"),
+        ({"tries": 3}, None, "field 'retry': unknown keys: tries"),
+        ([3], None, "field 'retry': must be an object"),
+        (None, {"dead_letter_topic": "dead letters!"}, "'settings.dead_letter_topic': a topic"),
+        (None, {"dead_letter_topic": 7}, "'settings.dead_letter_topic': must be a topic name"),
+        (None, {"on_outage": "later"}, "field 'settings.on_outage': must be 'pause' or 'fail'"),
+        (None, {"retries": 1}, "field 'settings': unknown keys: retries"),
+        (None, "pause", "field 'settings': must be an object"),
+    ],
+)
+def test_bad_error_handling_is_named_by_node_and_field(
+    retry: Any, settings: Any, expected: str
+) -> None:
+    assert any(expected in e for e in errors_of(with_policies(retry, settings), complete=False))
+
+
+def test_a_trigger_takes_no_retry_policy() -> None:
+    graph = with_policies()
+    graph["nodes"][0]["retry"] = {"attempts": 2}
+    assert "node 'in', field 'retry': a trigger has no retry policy" in " ".join(errors_of(graph))
