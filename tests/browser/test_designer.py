@@ -12,7 +12,7 @@ from django.contrib.auth.models import User
 
 from config.services import create_topic
 from flows.demo import TRANSFORM
-from flows.models import Execution
+from flows.models import Execution, Flow
 from flows.services.credentials import create_credential
 from flows.services.workspaces import create_workspace
 from tests.browser.conftest import screenshot
@@ -182,3 +182,26 @@ def test_build_test_publish_and_watch_a_flow(
 
     page.get_by_role("button", name="Stop").click()
     expect(page.get_by_test_id("flow-status")).to_have_text(re.compile("stopped", re.I))
+
+    # Error handling: a dead-letter topic, a retry policy, then a replay from the start.
+    page.get_by_role("tab", name="Designer").click()
+    page.get_by_role("button", name="Flow settings").click()
+    settings_dialog = page.get_by_role("dialog", name="Flow settings")
+    settings_dialog.get_by_label("Dead-letter topic").fill(f"{topic}-dead")
+    settings_dialog.get_by_role("radio", name="Fail the messages").check()
+    settings_dialog.get_by_role("button", name="Done").click()
+    panel = select_node(page, bloomreach)
+    panel.get_by_role("button", name="Retry policy").click()
+    panel.get_by_label("Attempts").fill("4")
+    expect(page.get_by_test_id("save-status")).to_have_text("Saved", timeout=20_000)
+    graph = Flow.objects.get(name="Shop events to Bloomreach").graph
+    assert graph["settings"] == {"dead_letter_topic": f"{topic}-dead", "on_outage": "fail"}
+    assert next(n for n in graph["nodes"] if n["id"] == bloomreach)["retry"]["attempts"] == 4
+
+    page.get_by_role("button", name="Replay…").click()
+    replay_dialog = page.get_by_role("dialog", name="Replay messages")
+    replay_dialog.get_by_role("radio", name="From the earliest message").check()
+    replay_dialog.get_by_role("button", name="Replay").click()
+    positions = replay_dialog.get_by_role("table", name="New positions")
+    expect(positions).to_contain_text("0")
+    screenshot(page, "replay")
