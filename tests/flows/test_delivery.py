@@ -213,7 +213,8 @@ def test_a_send_whose_earlier_attempt_left_no_answer_counts_as_a_possible_duplic
     assert len(scripted_server.requests) == 3
     assert stats_of(flow)["duplicates"] == 2
     metrics = APIClient().get("/metrics").content.decode()
-    assert f'tributary_possible_duplicates_total{{flow_id="{flow.id}",flow="Delivery"}} 2' in metrics
+    line = f'tributary_possible_duplicates_total{{flow_id="{flow.id}",flow="Delivery"}} 2'
+    assert line in metrics
     # Outcomes known: the marks are gone, so running the batch again counts nothing more
     # (and sends nothing: the ledger has all three).
     assert run(new_job(flow, version_id, records(3)))["state"] == "done"
