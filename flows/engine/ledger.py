@@ -7,10 +7,15 @@ already delivered, reusing their recorded outputs, so downstream steps still see
 A message is also marked "in flight" while its chunk is being sent. A mark still there when
 the message is sent again means an earlier attempt died without an answer (a worker killed
 mid-request): that send is a possible duplicate, and is counted per flow.
+
+Entries live in Redis hashes, one per (version, step, topic, partition, block of
+BLOCK_OFFSETS offsets), so a chunk costs one command rather than one per message, and a
+block expires TTL after its last write.
 """
 
 from __future__ import annotations
 
+from collections import defaultdict
 from typing import Any
 
 import orjson
@@ -18,13 +23,33 @@ from django.conf import settings
 
 from flows.engine.redis import get_redis, key
 
-
-def _key(version_id: int, node_id: str, message_id: str) -> str:
-    return key("ledger", version_id, node_id, message_id)
+BLOCK_OFFSETS = 10_000
 
 
-def _inflight_key(version_id: int, node_id: str, message_id: str) -> str:
-    return key("inflight", version_id, node_id, message_id)
+def _block(message_id: str) -> tuple[str, str]:
+    """(hash name suffix, field) of a message id: "t:3:12345/1" -> ("t:3:1", "12345/1")."""
+    head, _, offset = message_id.rpartition(":")
+    number = offset.split("/", 1)[0]
+    if not head or not number.isdigit():
+        return message_id, ""
+    return f"{head}:{int(number) // BLOCK_OFFSETS}", offset
+
+
+def _grouped(message_ids: list[str]) -> dict[str, list[tuple[str, str]]]:
+    """Block -> [(field, message id)], in the ids' order."""
+    groups: dict[str, list[tuple[str, str]]] = defaultdict(list)
+    for message_id in message_ids:
+        block, field = _block(message_id)
+        groups[block].append((field, message_id))
+    return groups
+
+
+def _ledger_key(version_id: int, node_id: str, block: str) -> str:
+    return key("ledger", version_id, node_id, block)
+
+
+def _inflight_key(version_id: int, node_id: str, block: str) -> str:
+    return key("inflight", version_id, node_id, block)
 
 
 def duplicates_key() -> str:
@@ -38,8 +63,16 @@ def delivered_outputs(
     """For each message id, the outputs recorded when it was delivered, or None."""
     if not message_ids:
         return []
-    raw = get_redis().mget([_key(version_id, node_id, m) for m in message_ids])
-    return [orjson.loads(value) if value is not None else None for value in raw]
+    groups = _grouped(message_ids)
+    pipe = get_redis().pipeline(transaction=False)
+    for block, members in groups.items():
+        pipe.hmget(_ledger_key(version_id, node_id, block), [field for field, _ in members])
+    found: dict[str, Any] = {}
+    for members, values in zip(groups.values(), pipe.execute(), strict=True):
+        for (_, message_id), value in zip(members, values, strict=True):
+            if value is not None:
+                found[message_id] = orjson.loads(value)
+    return [found.get(message_id) for message_id in message_ids]
 
 
 def begin_delivery(flow_id: int, version_id: int, node_id: str, message_ids: list[str]) -> int:
@@ -47,10 +80,16 @@ def begin_delivery(flow_id: int, version_id: int, node_id: str, message_ids: lis
     if not message_ids:
         return 0
     ttl = settings.TRIBUTARY_LEDGER_TTL_SECONDS
+    groups = _grouped(message_ids)
     pipe = get_redis().pipeline(transaction=False)
-    for message_id in message_ids:
-        pipe.set(_inflight_key(version_id, node_id, message_id), 1, nx=True, ex=ttl)
-    again = sum(1 for fresh in pipe.execute() if not fresh)
+    for block, members in groups.items():
+        name = _inflight_key(version_id, node_id, block)
+        fields = [field for field, _ in members]
+        pipe.hmget(name, fields)
+        pipe.hset(name, mapping=dict.fromkeys(fields, 1))
+        pipe.expire(name, ttl)
+    results = pipe.execute()
+    again = sum(1 for marks in results[::3] for mark in marks if mark is not None)
     if again:
         get_redis().hincrby(duplicates_key(), str(flow_id), again)
     return again
@@ -62,10 +101,12 @@ def end_delivery(
     """Record what went out and clear the in-flight marks: every outcome is known now."""
     ttl = settings.TRIBUTARY_LEDGER_TTL_SECONDS
     pipe = get_redis().pipeline(transaction=False)
-    for message_id, outputs in delivered.items():
-        pipe.set(_key(version_id, node_id, message_id), orjson.dumps(outputs), ex=ttl)
-    if message_ids:
-        pipe.delete(*[_inflight_key(version_id, node_id, m) for m in message_ids])
+    for block, members in _grouped(list(delivered)).items():
+        name = _ledger_key(version_id, node_id, block)
+        pipe.hset(name, mapping={f: orjson.dumps(delivered[m]) for f, m in members})
+        pipe.expire(name, ttl)
+    for block, members in _grouped(message_ids).items():
+        pipe.hdel(_inflight_key(version_id, node_id, block), *[field for field, _ in members])
     pipe.execute()
 
 
@@ -74,16 +115,19 @@ def duplicates(flow_id: int) -> int:
 
 
 def forget_version(version_id: int) -> int:
-    """Drop a version's ledger, so that a replay sends its messages again. Returns keys dropped."""
+    """Drop a version's ledger, so that a replay sends its messages again. Returns the number
+    of messages forgotten."""
     client = get_redis()
+    ledgers = list(client.scan_iter(match=key("ledger", version_id, "*"), count=1000))
+    marks = list(client.scan_iter(match=key("inflight", version_id, "*"), count=1000))
     dropped = 0
-    for pattern in (key("ledger", version_id, "*"), key("inflight", version_id, "*")):
-        batch: list[Any] = []
-        for name in client.scan_iter(match=pattern, count=1000):
-            batch.append(name)
-            if len(batch) >= 500:
-                dropped += client.delete(*batch)
-                batch = []
-        if batch:
-            dropped += client.delete(*batch)
+    for start in range(0, len(ledgers), 500):
+        part = ledgers[start : start + 500]
+        pipe = client.pipeline(transaction=False)
+        for name in part:
+            pipe.hlen(name)
+        dropped += sum(pipe.execute())
+        client.delete(*part)
+    for start in range(0, len(marks), 500):
+        client.delete(*marks[start : start + 500])
     return dropped
