@@ -22,6 +22,7 @@ from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+import orjson
 import requests
 from requests.adapters import HTTPAdapter
 
@@ -183,7 +184,7 @@ def send(
         raise ValueError("send() takes json_body or data, not both")
     request_headers = dict(headers or {})
     if json_body is not None:
-        data = json.dumps(json_body, separators=(",", ":"), ensure_ascii=False).encode()
+        data = _json_bytes(json_body)
         if not any(name.lower() == "content-type" for name in request_headers):
             request_headers["Content-Type"] = "application/json"
     shown_url = safe_url(url)
@@ -271,3 +272,12 @@ def _describe(error: Exception) -> str:
     if len(text) > SNIPPET_CHARS:
         text = text[:SNIPPET_CHARS] + "…"
     return f"{type(error).__name__}: {text}" if text else type(error).__name__
+
+
+def _json_bytes(body: Any) -> bytes:
+    """Compact UTF-8 JSON; orjson when it can (fast), the standard library for what orjson
+    refuses (integers beyond 64 bits)."""
+    try:
+        return orjson.dumps(body)
+    except TypeError:
+        return json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()

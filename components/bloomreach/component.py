@@ -16,6 +16,7 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import quote
 
+import orjson
 import requests
 from requests.auth import HTTPBasicAuth
 
@@ -387,16 +388,17 @@ def _timestamp_problems(data: dict[str, Any], key: str) -> list[str]:
 
 def _size_problems(data: dict[str, Any]) -> list[str]:
     try:
-        size = len(json.dumps(data, ensure_ascii=False).encode())
-    except (TypeError, ValueError) as error:
+        size = len(orjson.dumps(data))
+    except TypeError as error:  # orjson.JSONEncodeError included
         return [f"data cannot be sent as JSON ({error})"]
     problems = []
     if size >= MAX_DATA_BYTES:
         problems.append(f"data is {size} bytes; the API takes under {MAX_DATA_BYTES} bytes")
     properties = data.get("properties")
-    if isinstance(properties, dict):
+    # No single value can reach the per-value limit unless the whole does.
+    if isinstance(properties, dict) and size >= MAX_PROPERTY_BYTES:
         for key, value in properties.items():
-            value_size = len(json.dumps(value, ensure_ascii=False).encode())
+            value_size = len(orjson.dumps(value))
             if value_size >= MAX_PROPERTY_BYTES:
                 problems.append(
                     f"properties.{key} is {value_size} bytes; "
