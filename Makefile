@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 export DJANGO_SETTINGS_MODULE := config.settings
 
-.PHONY: setup run test lint typecheck pytest pytest-postgres migrate clean test-tools frontend frontend-test
+.PHONY: setup run test lint typecheck pytest pytest-postgres migrate clean test-tools frontend frontend-test bench
 
 setup: $(VENV)/.installed frontend migrate
 
@@ -71,6 +71,14 @@ frontend-test: frontend
 	$(if $(wildcard frontend/package.json),cd frontend && npm test,@echo "no front end yet")
 
 test: setup test-tools lint typecheck frontend-test pytest pytest-postgres
+
+# Throughput, latency and cost of the platform against a no-platform ceiling; see
+# bench/README.md. `make bench N=5000`; WORKERS, BENCH_WORKERS=1,2, SCENARIOS, STEADY_RATE,
+# STEADY_SECONDS and PROFILE=1 (TRIBUTARY_PROFILE=1 in every Tributary process) pass through.
+N ?= 100000
+WORKERS ?= 2
+bench: $(VENV)/.installed
+	N=$(N) WORKERS=$(WORKERS) $(PY) -m bench.run
 
 clean:
 	rm -rf $(VENV) var staticfiles .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,202 @@
+"""`make bench`: throughput, latency and cost of the platform against a no-platform ceiling.
+
+Starts the stack (broker, Redis, database, Celery workers, one trigger runner, the recording
+Bloomreach stand-in), measures the stand-in, then runs the scenarios and prints one JSON line
+each; see bench/README.md for what each measures and how to read the results. Settings come
+from the environment (N, WORKERS, BENCH_WORKERS, SCENARIOS, STEADY_RATE, STEADY_SECONDS,
+PROFILE, BENCH_TIMEOUT, ...; listed in the README). Exits 1 naming the scenario that did not
+complete; every child process is stopped on the way out, whatever happened.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import platform
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from bench.scenarios import Bench, ScenarioFailed
+from bench.settings import CEILING_OF, ROOT, Settings, say
+from bench.stack import Stack, standin_throughput
+from config import services
+
+
+def machine(settings: Settings) -> dict[str, Any]:
+    cpu = "unknown"
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    ram_mb = 0
+    with contextlib.suppress(OSError, ValueError, IndexError):
+        ram_mb = int(Path("/proc/meminfo").read_text().split()[1]) // 1024
+    return {
+        "header": True,
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "commit": git_commit(),
+        "cpu_model": cpu,
+        "cores": os.cpu_count(),
+        "ram_mb": ram_mb,
+        "python": platform.python_version(),
+        "N": settings.events,
+        "workers": settings.workers,
+        "bench_workers": settings.bench_workers,
+        "scenarios": settings.scenarios,
+        "steady_rate": settings.steady_rate,
+        "steady_seconds": settings.steady_seconds,
+        "batch_size": settings.batch_size,
+        "max_wait_ms": settings.max_wait_ms,
+        "session_timeout_ms": settings.session_timeout_ms,
+        "profile": settings.profile,
+    }
+
+
+def git_commit() -> str:
+    """Short hash of HEAD, with `-dirty` when tracked files differ from it."""
+    try:
+        found = subprocess.run(
+            ["git", "describe", "--always", "--dirty", "--abbrev=10"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return found.stdout.strip()
+
+
+def table(results: list[dict[str, Any]]) -> str:
+    ceilings = {r["scenario"]: r["events_per_s"] for r in results if r["workers"] == 0}
+    header = (
+        f"{'scenario':<18} {'workers':>7} {'events':>8} {'delivered':>10} {'seconds':>8} "
+        f"{'ev/s':>9} {'p50 ms':>9} {'p99 ms':>9} {'RSS MB':>8} {'CPU s':>8}  ratio"
+    )
+    lines = [header, "-" * len(header)]
+    for r in results:
+        ceiling = ceilings.get(CEILING_OF.get(r["scenario"], ""))
+        ratio = ""
+        if ceiling:
+            ratio = f"{r['events_per_s'] / ceiling:.3f} of {CEILING_OF[r['scenario']]}"
+        delivered = f"{r['delivered']}/{r['expected']}"
+        lines.append(
+            f"{r['scenario']:<18} {r['workers']:>7} {r['events']:>8} {delivered:>10} "
+            f"{r['seconds']:>8.2f} {r['events_per_s']:>9.1f} {_cell(r['p50_latency_ms'])} "
+            f"{_cell(r['p99_latency_ms'])} {r['peak_rss_mb_total']:>8.1f} "
+            f"{r['cpu_seconds']:>8.2f}  {ratio}"
+        )
+    return "\n".join(lines)
+
+
+def _cell(value: float | None) -> str:
+    return f"{value:>9.1f}" if value is not None else f"{'-':>9}"
+
+
+def run(settings: Settings) -> int:
+    run_id = f"{time.strftime('%Y%m%d%H%M%S')}-{uuid.uuid4().hex[:6]}"
+    run_dir = ROOT / "var" / "bench" / run_id
+    run_dir.mkdir(parents=True)
+    stack = Stack(settings, run_id, run_dir)
+    failed: str | None = None
+    try:
+        stack.start_services()
+        os.environ.update(stack.env)
+        import django
+        from django.core.management import call_command
+
+        django.setup()
+        call_command("migrate", interactive=False, verbosity=0)
+        say(
+            f"run {run_id}: Kafka {stack.notes['kafka']}, Redis {stack.notes['redis']}, "
+            f"database {stack.notes['database']}; logs in {run_dir}"
+        )
+
+        sink = stack.start_sink()
+        bench = Bench(settings, stack, sink)
+        probe = bench.source.run
+        sample = bench.source.value(bench.source.first_kept(), int(time.time() * 1000))[1]
+        rates = standin_throughput(sink.url, probe(_attr(sample)))
+        sink.reset()
+        say(
+            f"stand-in: {rates['batch_commands_per_s']} commands/s on the batch endpoint "
+            f"(50 a request), {rates['sink_requests_per_s']} requests/s on /sink "
+            "(lower bounds: 2 Python client threads)"
+        )
+        header = {**machine(settings), **{f"standin_{k}": v for k, v in rates.items()}}
+        header.update({k: v for k, v in stack.notes.items()})
+        settings.results_dir.mkdir(parents=True, exist_ok=True)
+        day = datetime.now(UTC).strftime("%Y-%m-%d")
+        results_file = settings.results_dir / f"{day}-{header['commit']}.jsonl"
+        with results_file.open("a") as out:
+            out.write(json.dumps(header) + "\n")
+
+        for scenario in settings.scenarios:
+            if scenario.startswith("ceiling"):
+                say(f"{scenario}: running")
+                bench.emit(bench.ceiling(scenario), results_file)
+        if any(not s.startswith("ceiling") for s in settings.scenarios):
+            stack.start_platform(settings.workers)
+        for scenario in settings.scenarios:
+            counts = settings.bench_workers if scenario == "bloomreach" else [settings.workers]
+            if scenario.startswith("ceiling"):
+                continue
+            for workers in counts:
+                say(f"{scenario}: running with {workers} worker(s)")
+                bench.emit(bench.platform(scenario, workers), results_file)
+        print(table(bench.results), flush=True)
+        say(f"results appended to {results_file}")
+    except ScenarioFailed as error:
+        failed = str(error)
+    except (services.ServiceError, TimeoutError, RuntimeError) as error:
+        failed = f"set-up failed: {error}"
+    finally:
+        left = stack.stop()
+        with contextlib.suppress(Exception):
+            if stack.env:
+                stack.clean_redis()
+    if left:
+        say(f"processes still running after shutdown: {left}")
+        failed = failed or f"orphan processes {left}"
+    if failed:
+        say(f"FAILED: {failed}; logs kept in {run_dir}")
+        return 1
+    if not settings.keep:
+        shutil.rmtree(run_dir, ignore_errors=True)
+    return 0
+
+
+def _attr(value: bytes) -> Any:
+    from bench.ceiling import AttrDict
+
+    return AttrDict(body=AttrDict(orjson.loads(value)))
+
+
+def main() -> int:
+    # SIGTERM (e.g. from make or a CI timeout) takes the same path as Ctrl-C: the `finally`
+    # of `run` stops every child.
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupt)
+    try:
+        return run(Settings.from_env())
+    except KeyboardInterrupt:
+        say("interrupted")
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
