@@ -3,9 +3,11 @@
 Delivery is at-least-once: a batch's offsets are committed only after the step tasks report
 every message final (delivered, filtered or failed and recorded). A batch with no answer within
 TRIBUTARY_BATCH_TIMEOUT is dispatched again; the delivery ledger keeps the second run from
-sending what the first already sent. A batch whose destination fails comes back "deferred":
-the consumer waits (reading nothing more: back-pressure), marks the flow "retrying" and runs
-the batch again, until it goes through or the step's retry policy lets the messages fail.
+sending what the first already sent. Up to TRIBUTARY_BATCHES_IN_FLIGHT batches run at once
+(flows/engine/window.py); offsets are committed in order all the same. A batch whose
+destination fails comes back "deferred": the consumer reads nothing more (back-pressure),
+marks the flow "retrying" and runs the batch again, until it goes through or the step's retry
+policy lets the messages fail.
 """
 
 from __future__ import annotations
@@ -13,17 +15,17 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from typing import Any
+import uuid
 
-import orjson
 from django.conf import settings
 from django.db import close_old_connections
 
 from components.base import StepError, Trigger, TriggerRecord
 from flows.choices import CONSUMING_STATUSES
 from flows.engine import instances
-from flows.engine.jobs import Job, job_from_records, next_attempt
+from flows.engine.jobs import Job, job_from_records
 from flows.engine.redis import get_redis, key
+from flows.engine.window import Batch, BatchWindow
 from flows.graph import Plan, plan_for
 from flows.models import Flow, FlowVersion
 from flows.services.flows import fail_flow, mark_retrying, resume_flow
@@ -88,8 +90,25 @@ class FlowConsumer(threading.Thread):
         plan, trigger, _ = opened
         logger.info("flow %s: consuming (version %s)", self.flow_id, self.version_id)
         get_redis().hset(consumers_key(), str(self.flow_id), str(self.version_id))
+        window = BatchWindow(
+            key("consumer", self.flow_id, uuid.uuid4().hex, "answers"),
+            settings.TRIBUTARY_BATCHES_IN_FLIGHT,
+            settings.TRIBUTARY_BATCH_TIMEOUT,
+            dispatch,
+        )
         try:
-            while not self.stopping.is_set():
+            self._consume(plan, trigger, window)
+            self._drain(trigger, window)
+        finally:
+            trigger.close()
+            window.forget()
+            get_redis().hdel(consumers_key(), str(self.flow_id))
+            logger.info("flow %s: consumer closed", self.flow_id)
+
+    def _consume(self, plan: Plan, trigger: Trigger, window: BatchWindow) -> None:
+        alive_at = time.monotonic() + KEEP_ALIVE_SECONDS
+        while not self.stopping.is_set():
+            if window.accepts_more():
                 try:
                     records = trigger.poll_batch()
                 except StepError as error:
@@ -99,17 +118,54 @@ class FlowConsumer(threading.Thread):
                     logger.warning("flow %s: %s (retrying)", self.flow_id, error.message)
                     self.stopping.wait(2.0)
                     continue
-                if not records:
-                    continue
-                job = job_from_records(self.flow_id, self.version_id, plan, records)
-                if not self._run_until_final(trigger, job):
-                    logger.info("flow %s: stopped with a batch in flight", self.flow_id)
-                    return
-                self._commit(trigger, records)
-        finally:
-            trigger.close()
-            get_redis().hdel(consumers_key(), str(self.flow_id))
-            logger.info("flow %s: consumer closed", self.flow_id)
+                if records:
+                    job = job_from_records(self.flow_id, self.version_id, plan, records)
+                    window.add(job, records)
+                alive_at = time.monotonic() + KEEP_ALIVE_SECONDS
+                deferred = window.collect(0)
+            else:
+                # Full, or held by a failing destination: read nothing (back-pressure), but
+                # keep the group membership alive.
+                deferred = window.collect(1.0 if window else 0)
+                if time.monotonic() > alive_at:
+                    trigger.keep_alive()
+                    alive_at = time.monotonic() + KEEP_ALIVE_SECONDS
+            self._settle(trigger, window, deferred)
+
+    def _drain(self, trigger: Trigger, window: BatchWindow) -> None:
+        """Stopping: give the batches in flight a grace period to finish, committing those
+        that do. A deferred batch is not run again; it is read again on the next start."""
+        deadline = time.monotonic() + STOP_GRACE_SECONDS
+        while window and not window.holding() and time.monotonic() < deadline:
+            self._settle(trigger, window, window.collect(0.5))
+        if window:
+            logger.info("flow %s: stopped with %d batches in flight", self.flow_id, len(window))
+
+    def _settle(self, trigger: Trigger, window: BatchWindow, deferred: list[Batch]) -> None:
+        """Commit what is final, in order; note deferrals; run again what is due."""
+        for batch in deferred:
+            answer = batch.deferral or {}
+            delay = float(answer.get("delay") or 0)
+            reason = f"{answer.get('reason')}; trying again in {delay:.0f} s"
+            logger.warning("flow %s: batch deferred: %s", self.flow_id, reason)
+            if answer.get("outage") or batch.job.get("attempt", 1) > 1:
+                self.retrying = True
+                mark_retrying(self.flow_id, reason)
+        for batch in window.pop_final():
+            self._commit(trigger, batch.records)
+            if self.retrying and not window.holding():
+                self.retrying = False
+                resume_flow(self.flow_id)
+        if not self.stopping.is_set():
+            window.redispatch_due(self._timed_out)
+
+    def _timed_out(self, batch: Batch) -> None:
+        logger.warning(
+            "flow %s: batch %s not done after %.0f s; dispatching it again",
+            self.flow_id,
+            batch.job["batch_id"],
+            settings.TRIBUTARY_BATCH_TIMEOUT,
+        )
 
     def _commit(self, trigger: Trigger, records: list[TriggerRecord]) -> None:
         try:
@@ -118,71 +174,6 @@ class FlowConsumer(threading.Thread):
             # Typically a rebalance moved the partitions away while the batch ran: the new
             # owner reads these records again and the ledger keeps them from being re-sent.
             logger.warning("flow %s: commit failed: %s", self.flow_id, error.message)
-
-    def _run_until_final(self, trigger: Trigger, job: Job) -> bool:
-        """Run the batch, and again after each deferral (a destination failing), until every
-        message is final. Consumption waits meanwhile: that is the back-pressure. False if the
-        flow was stopped first."""
-        while True:
-            answer = self._run_batch(trigger, job)
-            if answer is None:
-                return False
-            if answer.get("state") != "deferred":
-                if self.retrying:
-                    self.retrying = False
-                    resume_flow(self.flow_id)
-                return True
-            delay = float(answer.get("delay") or 0)
-            reason = f"{answer.get('reason')}; trying again in {delay:.0f} s"
-            logger.warning("flow %s: batch deferred: %s", self.flow_id, reason)
-            if answer.get("outage") or job.get("attempt", 1) > 1:
-                self.retrying = True
-                mark_retrying(self.flow_id, reason)
-            if self._wait(trigger, delay):
-                return False
-            job = next_attempt(job)
-
-    def _wait(self, trigger: Trigger, seconds: float) -> bool:
-        """Wait, keeping the consumer's group membership alive; True if stopped meanwhile."""
-        deadline = time.monotonic() + seconds
-        while (left := deadline - time.monotonic()) > 0:
-            if self.stopping.wait(min(left, KEEP_ALIVE_SECONDS)):
-                return True
-            trigger.keep_alive()
-        return self.stopping.is_set()
-
-    def _run_batch(self, trigger: Trigger, job: Job) -> dict[str, Any] | None:
-        """Dispatch and wait for the answer; re-dispatch on timeout. None if stopped first."""
-        client = get_redis()
-        notify = job["notify"]
-        assert notify is not None
-        timeout = settings.TRIBUTARY_BATCH_TIMEOUT
-        dispatch(job)
-        deadline = time.monotonic() + timeout
-        stop_deadline: float | None = None
-        alive_at = time.monotonic() + KEEP_ALIVE_SECONDS
-        while True:
-            popped = client.blpop([notify], timeout=1)
-            if popped:
-                answer = orjson.loads(popped[1])
-                return answer if isinstance(answer, dict) else {"state": "done"}
-            now = time.monotonic()
-            if now > alive_at:
-                trigger.keep_alive()
-                alive_at = now + KEEP_ALIVE_SECONDS
-            if self.stopping.is_set():
-                stop_deadline = stop_deadline or now + STOP_GRACE_SECONDS
-                if now > stop_deadline:
-                    return None
-            if now > deadline:
-                logger.warning(
-                    "flow %s: batch %s not done after %.0f s; dispatching it again",
-                    self.flow_id,
-                    job["batch_id"],
-                    timeout,
-                )
-                dispatch(job)
-                deadline = now + timeout
 
 
 class TriggerRunner:

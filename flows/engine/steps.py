@@ -121,10 +121,12 @@ def defer_job(job: Job, deferral: Deferral) -> None:
 
 
 def _notify(job: Job, answer: dict[str, object]) -> None:
+    """Tell the batch's runner (on the list it waits on) how the batch ended."""
     if job["notify"]:
-        client = get_redis()
-        client.lpush(job["notify"], orjson.dumps(answer))
-        client.expire(job["notify"], 3600)
+        pipe = get_redis().pipeline(transaction=False)
+        pipe.rpush(job["notify"], orjson.dumps({"batch_id": job["batch_id"], **answer}))
+        pipe.expire(job["notify"], 3600)
+        pipe.execute()
 
 
 @dataclass(frozen=True)
