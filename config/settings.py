@@ -229,6 +229,9 @@ TRIBUTARY_BATCH_TIMEOUT = env_float("TRIBUTARY_BATCH_TIMEOUT", 300.0)
 # Batches of one flow being processed at once (by several workers); offsets are committed in
 # order regardless. 1 keeps a partition's messages strictly in order at the destination.
 TRIBUTARY_BATCHES_IN_FLIGHT = env_int("TRIBUTARY_BATCHES_IN_FLIGHT", 4)
+# Chunks of a delivering step (a Bloomreach request of 50, 10 REST requests) sent at once by
+# one worker.
+TRIBUTARY_DELIVERY_CONCURRENCY = env_int("TRIBUTARY_DELIVERY_CONCURRENCY", 8)
 TRIBUTARY_RUNNER_SYNC_SECONDS = env_float("TRIBUTARY_RUNNER_SYNC_SECONDS", 1.0)
 # Prefix of every Redis key Tributary writes (several installs may share one Redis).
 TRIBUTARY_REDIS_PREFIX = env_str("TRIBUTARY_REDIS_PREFIX", "tributary")

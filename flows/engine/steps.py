@@ -10,11 +10,13 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import orjson
+from django.conf import settings
 
-from components.base import ConfigError, Outcome, StepError
+from components.base import Action, ConfigError, Outcome, StepError
 from flows.choices import StepStatus
 from flows.engine import dead_letters, instances, ledger, records
 from flows.engine.clipping import clip, mask_text
@@ -254,7 +256,11 @@ def _step_record(
 
 def _outcomes(context: VersionContext, node: Node, messages: list[dict]) -> list[Outcome]:
     """One outcome per message: from the ledger when already delivered, else from the
-    component. A component that breaks fails its messages with the reason, not the batch."""
+    component. A component that breaks fails its messages with the reason, not the batch.
+
+    A delivering step gets its messages in chunks, sent concurrently (a batch of requests
+    in flight, like any good HTTP client), each chunk recorded in the ledger as it returns.
+    """
     results: list[Outcome | None] = [None] * len(messages)
     ids = [m["id"] for m in messages]
     if node.descriptor.delivers:
@@ -262,13 +268,25 @@ def _outcomes(context: VersionContext, node: Node, messages: list[dict]) -> list
             if outputs is not None:
                 results[index] = Outcome(outputs=outputs, skipped=True)
     todo = [i for i, result in enumerate(results) if result is None]
-    chunk = node.descriptor.delivery_chunk if node.descriptor.delivers else len(todo) or 1
-    for start in range(0, len(todo), chunk):
-        part = todo[start : start + chunk]
+    if not todo:
+        return [r for r in results if r is not None]
+    try:
+        action: Action | None = instances.action_for(
+            context.version_id, node, context.flow_id, context.workspace_id
+        )
+    except ConfigError as error:
+        action, broken = None, StepError(f"invalid configuration of {node.id}: {error}")
+    except Exception as error:
+        logger.exception("cannot build component %s of node %s", node.component, node.id)
+        action, broken = None, StepError(f"{node.component} could not start: {error}")
+    if action is None:
+        return [r or Outcome.failed(broken) for r in results]
+
+    def deliver(part: list[int]) -> None:
         part_ids = [ids[i] for i in part]
         if node.descriptor.delivers:
             ledger.begin_delivery(context.flow_id, context.version_id, node.id, part_ids)
-        fresh = _call_component(context, node, [messages[i] for i in part])
+        fresh = _call_component(action, node, [messages[i] for i in part])
         delivered = {}
         for index, outcome in zip(part, fresh, strict=True):
             results[index] = outcome
@@ -276,14 +294,33 @@ def _outcomes(context: VersionContext, node: Node, messages: list[dict]) -> list
                 delivered[ids[index]] = outcome.outputs
         if node.descriptor.delivers:
             ledger.end_delivery(context.version_id, node.id, part_ids, delivered)
+
+    chunk = node.descriptor.delivery_chunk if node.descriptor.delivers else len(todo)
+    parts = [todo[start : start + chunk] for start in range(0, len(todo), chunk)]
+    if len(parts) == 1:
+        deliver(parts[0])
+    else:
+        list(_delivery_pool().map(deliver, parts))
     return [r for r in results if r is not None]
 
 
-def _call_component(context: VersionContext, node: Node, messages: list[dict]) -> list[Outcome]:
+_pool: ThreadPoolExecutor | None = None
+_pool_lock = threading.Lock()
+
+
+def _delivery_pool() -> ThreadPoolExecutor:
+    global _pool
+    with _pool_lock:
+        if _pool is None:
+            _pool = ThreadPoolExecutor(
+                max_workers=settings.TRIBUTARY_DELIVERY_CONCURRENCY,
+                thread_name_prefix="delivery",
+            )
+        return _pool
+
+
+def _call_component(action: Action, node: Node, messages: list[dict]) -> list[Outcome]:
     try:
-        action = instances.action_for(
-            context.version_id, node, context.flow_id, context.workspace_id
-        )
         outcomes = action.process_batch(messages)  # type: ignore[arg-type]
     except StepError as error:
         return [Outcome.failed(error) for _ in messages]
