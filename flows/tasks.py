@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import logging
+import time
 
 import redis
 from celery import shared_task
 from django.db import OperationalError
 
+from flows.engine import profiling
 from flows.engine.dead_letters import DeadLetterUnavailable
 from flows.engine.jobs import Job, copy_job
 from flows.engine.steps import VersionMismatch, run_job_step
@@ -35,6 +37,8 @@ INFRASTRUCTURE_ERRORS = (
 )
 def run_step(job: Job) -> None:
     """Run the next step of a batch, then queue the step after it."""
+    if profiling.ENABLED and "sent_at" in job:
+        profiling.add("celery queue", time.time() - job["sent_at"], len(job["items"]))
     try:
         # On a copy: a retry of this task must start from the job as it arrived.
         next_job = run_job_step(copy_job(job))
@@ -42,4 +46,5 @@ def run_step(job: Job) -> None:
         logger.error("refusing job %s: its flow and version do not match", job.get("batch_id"))
         return
     if next_job is not None:
+        next_job["sent_at"] = time.time()
         run_step.apply_async((next_job,))

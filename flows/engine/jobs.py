@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from typing import Any, TypedDict
+from typing import Any, NotRequired, TypedDict
 
 import orjson
 
@@ -55,6 +55,8 @@ class Job(TypedDict):
     notify: str | None
     # 1 for the first run of a batch; the runner counts up when it runs a deferred batch again.
     attempt: int
+    # When its runner dispatched it (epoch seconds): the time to the first step is queueing.
+    sent_at: NotRequired[float]
 
 
 def done_key(batch_id: str) -> str:

@@ -22,7 +22,7 @@ from django.db import close_old_connections
 
 from components.base import StepError, Trigger, TriggerRecord
 from flows.choices import CONSUMING_STATUSES
-from flows.engine import instances
+from flows.engine import instances, profiling
 from flows.engine.jobs import Job, job_from_records
 from flows.engine.redis import get_redis, key
 from flows.engine.window import Batch, BatchWindow
@@ -110,7 +110,8 @@ class FlowConsumer(threading.Thread):
         while not self.stopping.is_set():
             if window.accepts_more():
                 try:
-                    records = trigger.poll_batch()
+                    with profiling.phase("consume"):
+                        records = trigger.poll_batch()
                 except StepError as error:
                     if not error.retryable:
                         fail_flow(self.flow_id, f"trigger failed: {error.message}")
@@ -119,8 +120,9 @@ class FlowConsumer(threading.Thread):
                     self.stopping.wait(2.0)
                     continue
                 if records:
-                    job = job_from_records(self.flow_id, self.version_id, plan, records)
-                    window.add(job, records)
+                    with profiling.phase("dispatch", len(records)):
+                        job = job_from_records(self.flow_id, self.version_id, plan, records)
+                        window.add(job, records)
                 alive_at = time.monotonic() + KEEP_ALIVE_SECONDS
                 deferred = window.collect(0)
             else:
@@ -152,7 +154,8 @@ class FlowConsumer(threading.Thread):
                 self.retrying = True
                 mark_retrying(self.flow_id, reason)
         for batch in window.pop_final():
-            self._commit(trigger, batch.records)
+            with profiling.phase("commit", len(batch.records)):
+                self._commit(trigger, batch.records)
             if self.retrying and not window.holding():
                 self.retrying = False
                 resume_flow(self.flow_id)

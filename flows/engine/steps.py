@@ -18,7 +18,7 @@ from django.conf import settings
 
 from components.base import Action, ConfigError, Outcome, StepError
 from flows.choices import StepStatus
-from flows.engine import dead_letters, instances, ledger, records
+from flows.engine import dead_letters, instances, ledger, profiling, records
 from flows.engine.clipping import clip, mask_text
 from flows.engine.jobs import Item, Job, StepRecordData
 from flows.engine.redis import get_redis
@@ -112,8 +112,10 @@ def finish_job(job: Job, context: VersionContext) -> None:
     Dead letters go out before the runner hears of it, so a crash in between re-runs the batch
     rather than committing failures that never reached the dead-letter topic.
     """
-    records.write_batch(job["flow_id"], job["version_id"], job["items"])
-    dead_letters.send_failures(context, job["items"])
+    with profiling.phase("records", len(job["items"])):
+        records.write_batch(job["flow_id"], job["version_id"], job["items"])
+    with profiling.phase("dead letters"):
+        dead_letters.send_failures(context, job["items"])
     _notify(job, {"state": "done"})
 
 
@@ -187,7 +189,8 @@ def _run_node(
 ) -> Deferral | None:
     messages = [message for _, message in waiting]
     started = time.time()
-    outcomes = _outcomes(context, node, messages)
+    with profiling.phase(f"step {node.component}", len(messages)):
+        outcomes = _outcomes(context, node, messages)
     deferral = _deferral(context, node, outcomes, job)
     if deferral is not None:
         return deferral
