@@ -18,7 +18,7 @@ def test_phases_add_up_when_profiling_is_on(monkeypatch: pytest.MonkeyPatch) -> 
 
     report = profiling.report()
 
-    assert list(report)[0] == "http"
+    assert next(iter(report)) == "http"
     assert report["http"] == {"seconds": 0.25, "calls": 1, "messages": 50}
     assert report["records"]["calls"] == 3 and report["records"]["messages"] == 1500
     profiling.reset()
