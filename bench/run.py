@@ -82,7 +82,7 @@ def git_commit() -> str:
 def table(results: list[dict[str, Any]]) -> str:
     ceilings = {r["scenario"]: r["events_per_s"] for r in results if r["workers"] == 0}
     header = (
-        f"{'scenario':<18} {'workers':>7} {'events':>8} {'delivered':>10} {'seconds':>8} "
+        f"{'scenario':<18} {'workers':>7} {'events':>8} {'delivered':>13} {'seconds':>8} "
         f"{'ev/s':>9} {'p50 ms':>9} {'p99 ms':>9} {'RSS MB':>8} {'CPU s':>8}  ratio"
     )
     lines = [header, "-" * len(header)]
@@ -93,7 +93,7 @@ def table(results: list[dict[str, Any]]) -> str:
             ratio = f"{r['events_per_s'] / ceiling:.3f} of {CEILING_OF[r['scenario']]}"
         delivered = f"{r['delivered']}/{r['expected']}"
         lines.append(
-            f"{r['scenario']:<18} {r['workers']:>7} {r['events']:>8} {delivered:>10} "
+            f"{r['scenario']:<18} {r['workers']:>7} {r['events']:>8} {delivered:>13} "
             f"{r['seconds']:>8.2f} {r['events_per_s']:>9.1f} {_cell(r['p50_latency_ms'])} "
             f"{_cell(r['p99_latency_ms'])} {r['peak_rss_mb_total']:>8.1f} "
             f"{r['cpu_seconds']:>8.2f}  {ratio}"

@@ -44,7 +44,6 @@ class Bench:
         self.source = EventSource()
         self.bootstrap = stack.env["KAFKA_BOOTSTRAP_SERVERS"]
         self.results: list[dict[str, Any]] = []
-        self._flow_ids: list[int] = []
         self._setup_django_objects()
 
     def _setup_django_objects(self) -> None:
@@ -102,7 +101,8 @@ class Bench:
         producer = EventProducer(self.bootstrap, topic, self.source)
         self.sink.reset()
         # One event first, and the clock starts once it arrived: the consumer group's join
-        # (~3 s on Tansu), the runner noticing the flow and cold caches are not measured.
+        # (Tansu: half the session timeout), the runner noticing the flow and cold caches
+        # are fixed costs, not throughput.
         producer.produce(self.source.first_kept())
         producer.flush(30)
         self.wait(scenario, "the warm-up event", lambda: self.sink.progress() >= 1, WARMUP_TIMEOUT)

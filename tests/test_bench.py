@@ -1,0 +1,86 @@
+"""`make bench` at a tiny N: the whole stack starts, the scenarios complete with sane numbers
+and every process the bench started is gone afterwards."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+# The four burst scenarios; `steady` differs only in pacing the producer and would add its
+# fixed ~6 s (consumer-group join, warm-up) to a test meant to stay well under 40 s.
+SCENARIOS = ["ceiling-batch", "ceiling-per-event", "bloomreach", "rest"]
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(
+        os.environ.get("DATABASE_URL", "").startswith("postgres"),
+        reason="the bench brings its own SQLite database; the SQLite pass already ran it",
+    ),
+]
+
+
+def bench_processes(run_id: str) -> list[str]:
+    """Command lines of running processes that name this bench run (its Celery workers)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue
+        if run_id in cmdline:
+            found.append(f"{entry.name}: {cmdline}")
+    return found
+
+
+def test_bench_at_tiny_n_reports_every_scenario_and_leaves_no_process(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
+    env.update(
+        N="300",
+        WORKERS="1",
+        SCENARIOS=",".join(SCENARIOS),
+        BENCH_RESULTS_DIR=str(tmp_path),
+        BENCH_TIMEOUT="60",
+        # The shortest session the Kafka trigger accepts: Tansu holds a new group member
+        # about half of it before the first assignment, once per scenario.
+        BENCH_SESSION_TIMEOUT_MS="6000",
+    )
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.run"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=150,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-4000:]
+
+    lines = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
+    assert [line["scenario"] for line in lines] == SCENARIOS
+    for line in lines:
+        assert line["events"] == 300
+        assert line["expected"] == 288, "the transform keeps 947 of the 1,000 samples"
+        assert line["delivered"] >= line["expected"]
+        assert line["seconds"] > 0 and line["events_per_s"] > 0
+        assert 0 <= line["p50_latency_ms"] <= line["p99_latency_ms"] < 60_000
+        assert line["peak_rss_mb_total"] > 0 and line["cpu_seconds"] >= 0
+    assert "of ceiling-batch" in done.stdout and "of ceiling-per-event" in done.stdout
+
+    (results,) = tmp_path.glob("*.jsonl")
+    header, *scenario_lines = [json.loads(line) for line in results.read_text().splitlines()]
+    assert header["header"] and header["N"] == 300 and header["cores"]
+    assert header["standin_batch_commands_per_s"] > 0
+    assert [line["scenario"] for line in scenario_lines] == SCENARIOS
+
+    found = re.search(r"run (\S+):", done.stderr)
+    assert found, done.stderr[-2000:]
+    assert bench_processes(found.group(1)) == []
