@@ -34,6 +34,7 @@ class ScenarioFailed(RuntimeError):
     def __init__(self, scenario: str, reason: str) -> None:
         super().__init__(f"scenario {scenario!r} did not complete: {reason}")
         self.scenario = scenario
+        self.reason = reason
 
 
 class Bench:
@@ -115,12 +116,16 @@ class Bench:
             produce(producer)
             producer.flush(60)
             done = self.sink.progress
-            self.wait(
-                scenario,
-                f"{expected} commands at the stand-in",
-                lambda: done() >= expected,
-                self.settings.timeout,
-            )
+            try:
+                self.wait(
+                    scenario,
+                    f"{expected} commands at the stand-in",
+                    lambda: done() >= expected,
+                    self.settings.timeout,
+                )
+            except ScenarioFailed as error:
+                arrived = f"{done()} of {expected} had arrived"
+                raise ScenarioFailed(scenario, f"{error.reason}; {arrived}") from None
             usage = meter.usage()
         self.stack.remember(meter)
         report = self.sink.report()
