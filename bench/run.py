@@ -108,6 +108,7 @@ def _cell(value: float | None) -> str:
 def run(settings: Settings) -> int:
     run_id = f"{time.strftime('%Y%m%d%H%M%S')}-{uuid.uuid4().hex[:6]}"
     run_dir = ROOT / "var" / "bench" / run_id
+    load = [round(x, 2) for x in os.getloadavg()]
     run_dir.mkdir(parents=True)
     stack = Stack(settings, run_id, run_dir)
     failed: str | None = None
@@ -136,6 +137,8 @@ def run(settings: Settings) -> int:
             "(lower bounds: 2 Python client threads)"
         )
         header = {**machine(settings), **{f"standin_{k}": v for k, v in rates.items()}}
+        # Taken before anything of ours ran: other work on the machine skews every number.
+        header["loadavg_at_start"] = load
         header.update({k: v for k, v in stack.notes.items()})
         settings.results_dir.mkdir(parents=True, exist_ok=True)
         day = datetime.now(UTC).strftime("%Y-%m-%d")
