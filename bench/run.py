@@ -11,6 +11,7 @@ complete; every child process is stopped on the way out, whatever happened.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import platform
@@ -46,6 +47,7 @@ def machine(settings: Settings) -> dict[str, Any]:
         "header": True,
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "commit": git_commit(),
+        "diff_sha1": git_diff_digest(),
         "cpu_model": cpu,
         "cores": os.cpu_count(),
         "ram_mb": ram_mb,
@@ -63,20 +65,25 @@ def machine(settings: Settings) -> dict[str, Any]:
     }
 
 
-def git_commit() -> str:
-    """Short hash of HEAD, with `-dirty` when tracked files differ from it."""
+def git(*args: str) -> str:
+    """Output of a git command in the project, or "unknown" when git cannot answer."""
     try:
         found = subprocess.run(
-            ["git", "describe", "--always", "--dirty", "--abbrev=10"],
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            timeout=10,
-            check=True,
+            ["git", *args], cwd=ROOT, capture_output=True, timeout=10, check=True
         )
     except (OSError, subprocess.SubprocessError):
         return "unknown"
-    return found.stdout.strip()
+    return found.stdout.decode(errors="replace").strip()
+
+
+def git_commit() -> str:
+    """Short hash of HEAD, with `-dirty` when tracked files differ from it."""
+    return git("describe", "--always", "--dirty", "--abbrev=10")
+
+
+def git_diff_digest() -> str:
+    """SHA-1 of `git diff HEAD`: tells apart two `-dirty` runs of different code."""
+    return hashlib.sha1(git("diff", "HEAD").encode(), usedforsecurity=False).hexdigest()[:12]
 
 
 def table(results: list[dict[str, Any]]) -> str:
