@@ -31,6 +31,7 @@ import pytest
 from confluent_kafka import Producer
 from rest_framework.test import APIClient
 
+from components.bloomreach.component import BloomreachAction
 from components.bloomreach.standin import KEEP, BloomreachStandIn
 from config.services import create_topic
 from flows.demo import TRANSFORM
@@ -46,6 +47,9 @@ from tests.fixtures.stack import QUEUE, ROOT, Process, wait_for
 from tests.test_end_to_end import all_executions, committed_offsets, sample_records
 
 ARTIFACT = ROOT / "test-artifacts" / "faults.jsonl"
+# The engine records a delivering step's messages in the ledger per chunk of this many, after
+# the chunk's requests: a chunk cut short (worker killed, Redis gone) is re-sent in part.
+LEDGER_CHUNK = BloomreachAction.descriptor.delivery_chunk
 # One id for every scenario of a pytest session, so the lines of one run can be told apart.
 RUN_ID = time.strftime("%Y%m%dT%H%M%S") + f"-{os.getpid()}"
 
