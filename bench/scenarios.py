@@ -24,6 +24,7 @@ from bench.settings import (
 )
 from bench.stack import SinkClient, Stack
 from config import services
+from flows.engine import profiling
 
 WARMUP_TIMEOUT = 120.0
 QUIET_CPU_SECONDS = 0.15  # per second, summed over the measured processes: idle enough
@@ -111,6 +112,8 @@ class Bench:
         self.sink.reset()
         expected = self.source.expected(count)
         say(f"{scenario}: producing {count} events ({expected} expected at the stand-in)")
+        if self.settings.profile:
+            profiling.reset()
         with Meter(roots) as meter:
             started = time.time()
             produce(producer)
@@ -130,7 +133,7 @@ class Bench:
         self.stack.remember(meter)
         report = self.sink.report()
         seconds = max(report["last_arrival"] - started, 1e-6)
-        return {
+        result = {
             "scenario": scenario,
             "events": count,
             "expected": expected,
@@ -142,6 +145,12 @@ class Bench:
             "peak_rss_mb_total": usage.peak_rss_mb,
             "cpu_seconds": usage.cpu_seconds,
         }
+        if self.settings.profile and not scenario.startswith("ceiling"):
+            result["profile"] = profile_per_event(count)
+            say(f"{scenario}: where the time goes (ms per event, all processes):")
+            for name, cost in result["profile"].items():
+                say(f"  {name:<22} {cost['ms_per_event']:>8.3f} ms  ({cost['calls']:.0f} calls)")
+        return result
 
     def burst(self, count: int) -> Callable[[EventProducer], None]:
         return lambda producer: producer.produce_range(0, count)
@@ -285,6 +294,14 @@ class Bench:
                 count = self.settings.events
                 result = self.measure(scenario, topic, roots, count, self.burst(count))
         return {**result, "workers": workers}
+
+
+def profile_per_event(events: int) -> dict[str, dict[str, float]]:
+    """The engine's phase totals (TRIBUTARY_PROFILE=1) per event of the scenario."""
+    return {
+        name: {"ms_per_event": round(cost["seconds"] * 1000 / max(events, 1), 4), **cost}
+        for name, cost in profiling.report().items()
+    }
 
 
 def _round(value: float | None) -> float | None:

@@ -9,9 +9,10 @@ import redis
 from celery import shared_task
 from django.db import OperationalError
 
-from flows.engine import profiling
+from flows.engine import jobstore, profiling
 from flows.engine.dead_letters import DeadLetterUnavailable
 from flows.engine.jobs import Job, copy_job
+from flows.engine.jobstore import JobRef
 from flows.engine.steps import VersionMismatch, run_job_step
 
 logger = logging.getLogger(__name__)
@@ -35,16 +36,32 @@ INFRASTRUCTURE_ERRORS = (
     retry_backoff_max=60,
     max_retries=20,
 )
-def run_step(job: Job) -> None:
-    """Run the next step of a batch, then queue the step after it."""
-    if profiling.ENABLED and "sent_at" in job:
-        profiling.add("celery queue", time.time() - job["sent_at"], len(job["items"]))
-    try:
+def run_step(job: Job | JobRef) -> None:
+    """Run the next step of a batch, then queue the step after it.
+
+    Takes a reference to a job stored in Redis (see jobstore), or for small jobs the job.
+    """
+    if "ref" in job:
+        stored = jobstore.take(job)
+        if stored is None:
+            logger.info("batch %s is finished already; dropping a late task", job["batch_id"])
+            return
+        fresh = stored
+    else:
         # On a copy: a retry of this task must start from the job as it arrived.
-        next_job = run_job_step(copy_job(job))
+        fresh = copy_job(job)  # type: ignore[arg-type]
+    if profiling.ENABLED and "sent_at" in fresh:
+        profiling.add("celery queue", time.time() - fresh["sent_at"], len(fresh["items"]))
+    try:
+        next_job = run_job_step(fresh)
     except VersionMismatch:
-        logger.error("refusing job %s: its flow and version do not match", job.get("batch_id"))
+        logger.error("refusing job %s: its flow and version do not match", fresh["batch_id"])
         return
     if next_job is not None:
-        next_job["sent_at"] = time.time()
-        run_step.apply_async((next_job,))
+        send(next_job)
+
+
+def send(job: Job) -> None:
+    """Queue a job's next step: stored in Redis when a runner waits for it."""
+    job["sent_at"] = time.time()
+    run_step.apply_async((jobstore.put(job) if job["notify"] else job,))

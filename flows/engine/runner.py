@@ -46,9 +46,9 @@ def consumers_key() -> str:
 
 
 def dispatch(job: Job) -> None:
-    from flows.tasks import run_step
+    from flows.tasks import send
 
-    run_step.apply_async((job,))
+    send(job)
 
 
 class FlowConsumer(threading.Thread):

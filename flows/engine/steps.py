@@ -18,7 +18,7 @@ from django.conf import settings
 
 from components.base import Action, ConfigError, Outcome, StepError
 from flows.choices import StepStatus
-from flows.engine import dead_letters, instances, ledger, profiling, records
+from flows.engine import dead_letters, instances, jobstore, ledger, profiling, records
 from flows.engine.clipping import clip, mask_text
 from flows.engine.jobs import Item, Job, StepRecordData
 from flows.engine.redis import get_redis
@@ -117,11 +117,13 @@ def finish_job(job: Job, context: VersionContext) -> None:
     with profiling.phase("dead letters"):
         dead_letters.send_failures(context, job["items"])
     _notify(job, {"state": "done"})
+    jobstore.drop(job, len(context.plan.actions))
 
 
 def defer_job(job: Job, deferral: Deferral) -> None:
     """Hand the batch back to its runner to run again later; nothing is recorded yet."""
     _notify(job, {"state": "deferred", **deferral.as_dict()})
+    jobstore.drop(job, len(version_context(job["flow_id"], job["version_id"]).plan.actions))
 
 
 def _notify(job: Job, answer: dict[str, object]) -> None:

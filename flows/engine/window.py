@@ -56,7 +56,6 @@ class BatchWindow:
 
     def add(self, job: Job, records: list[TriggerRecord]) -> None:
         job["notify"] = self.notify
-        job["sent_at"] = time.time()
         self.batches.append(Batch(job, records, time.monotonic() + self.timeout))
         self.dispatch(job)
 
@@ -97,7 +96,6 @@ class BatchWindow:
                 if now >= batch.retry_at:
                     batch.job = next_attempt(batch.job)
                     batch.job["notify"] = self.notify
-                    batch.job["sent_at"] = time.time()
                     batch.retry_at, batch.deferral = None, None
                     batch.deadline = now + self.timeout
                     self.dispatch(batch.job)
