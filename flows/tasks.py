@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from typing import cast
 
 import redis
 from celery import shared_task
@@ -42,14 +43,14 @@ def run_step(job: Job | JobRef) -> None:
     Takes a reference to a job stored in Redis (see jobstore), or for small jobs the job.
     """
     if "ref" in job:
-        stored = jobstore.take(job)
+        stored = jobstore.take(cast(JobRef, job))
         if stored is None:
             logger.info("batch %s is finished already; dropping a late task", job["batch_id"])
             return
         fresh = stored
     else:
         # On a copy: a retry of this task must start from the job as it arrived.
-        fresh = copy_job(job)  # type: ignore[arg-type]
+        fresh = copy_job(cast(Job, job))
     if profiling.ENABLED and "sent_at" in fresh:
         profiling.add("celery queue", time.time() - fresh["sent_at"], len(fresh["items"]))
     try:
