@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from functools import cache
 from typing import Any
 
 import orjson
@@ -123,9 +124,13 @@ def _time(seconds: float | None) -> Any:
     if seconds is None:
         return None
     moment = datetime.fromtimestamp(seconds, tz=UTC)
-    if connection.vendor == "sqlite":  # naive UTC text, as Django stores it there
-        return str(moment.replace(tzinfo=None))
-    return moment
+    # SQLite: naive UTC text, as Django stores it there. Checked once per process.
+    return str(moment.replace(tzinfo=None)) if _naive_text() else moment
+
+
+@cache
+def _naive_text() -> bool:
+    return bool(connection.vendor == "sqlite")
 
 
 def _execution_row(flow_id: int, version_id: int, item: Item, finished: float) -> tuple[Any, ...]:
