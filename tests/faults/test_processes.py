@@ -87,9 +87,9 @@ def test_a_trigger_runner_killed_mid_batch_loses_nothing_and_sends_nothing_twice
     bloomreach_standin: BloomreachStandIn,
     processes: Processes,
 ) -> None:
-    """Scenario 2. The worker finishes the dead runner's batch (and records it in the
-    ledger); its offsets were never committed, so the new runner reads it again and the
-    ledger skips every message of it."""
+    """Scenario 2. The worker finishes the batches the dead runner dispatched (and records
+    them in the ledger); their offsets were never committed, so the new runner reads them
+    again and the ledger skips every message of them."""
     bootstrap = kafka_broker.bootstrap
     topic = new_topic(bootstrap, "kill-runner", partitions=1)
     events = valid_events(300, "r")

@@ -1,11 +1,14 @@
 """Scenario 4 of issue 5: Redis (Celery broker and delivery ledger) restarted mid-run.
 
 Known engine bug, reported as an expected failure while it lasts: the trigger runner's
-FlowConsumer lets a redis ConnectionError out of `_run_batch` (its `blpop` on the batch's
-notify key, or `dispatch`), and `FlowConsumer.run` turns any exception into `fail_flow()`.
-So a Redis restart of a few seconds fails every running flow for good (status "failed",
-reason "trigger failed: ConnectionError: ..."), and its undelivered events wait for someone
-to start the flow again. Once that is fixed this test runs to the end and must pass.
+FlowConsumer lets a redis ConnectionError out of `BatchWindow.collect` (its `blpop` on the
+consumer's answers list, flows/engine/window.py) and out of `dispatch` (the Celery publish);
+`FlowConsumer.run` turns any exception into `fail_flow()`. So a Redis restart of a few
+seconds fails every running flow for good (status "failed", reason "trigger failed:
+ConnectionError: Error 111 connecting to ..."): `TriggerRunner.sync` never restarts a failed
+flow, and its undelivered events wait for someone to start it again. (Started again by hand,
+it delivers everything, with up to one ledger chunk twice.) Once fixed, this test runs to the
+end and must pass.
 """
 
 from __future__ import annotations
