@@ -12,11 +12,15 @@ policy lets the messages fail.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
 import uuid
 
+import django.db
+import kombu.exceptions
+import redis
 from django.conf import settings
 from django.db import close_old_connections
 
@@ -38,6 +42,15 @@ STOP_GRACE_SECONDS = 10.0
 # How often a consumer holding a batch serves its group (heartbeats, rebalances), so that a
 # long batch or a long outage does not get it thrown out for not polling.
 KEEP_ALIVE_SECONDS = 5.0
+# Infrastructure that comes back by itself (a Redis or database restart, the broker of Celery
+# unreachable): the consumer waits for it instead of failing the flow.
+TRANSIENT_ERRORS: tuple[type[Exception], ...] = (
+    redis.ConnectionError,
+    redis.TimeoutError,
+    kombu.exceptions.OperationalError,
+    django.db.OperationalError,
+    django.db.InterfaceError,
+)
 
 
 def consumers_key() -> str:
@@ -59,6 +72,8 @@ class FlowConsumer(threading.Thread):
         self.stopping = threading.Event()
         # Set while this consumer holds a deferred batch and has marked the flow "retrying".
         self.retrying = False
+        # When the consumer must next serve its group if it has not polled meanwhile.
+        self.alive_at = 0.0
 
     def stop(self) -> None:
         self.stopping.set()
@@ -89,7 +104,6 @@ class FlowConsumer(threading.Thread):
         assert opened is not None
         plan, trigger, _ = opened
         logger.info("flow %s: consuming (version %s)", self.flow_id, self.version_id)
-        get_redis().hset(consumers_key(), str(self.flow_id), str(self.version_id))
         window = BatchWindow(
             key("consumer", self.flow_id, uuid.uuid4().hex, "answers"),
             settings.TRIBUTARY_BATCHES_IN_FLIGHT,
@@ -97,42 +111,67 @@ class FlowConsumer(threading.Thread):
             dispatch,
         )
         try:
+            with contextlib.suppress(*TRANSIENT_ERRORS):
+                get_redis().hset(consumers_key(), str(self.flow_id), str(self.version_id))
             self._consume(plan, trigger, window)
             self._drain(trigger, window)
         finally:
             trigger.close()
-            window.forget()
-            get_redis().hdel(consumers_key(), str(self.flow_id))
+            with contextlib.suppress(*TRANSIENT_ERRORS):
+                window.forget()
+                get_redis().hdel(consumers_key(), str(self.flow_id))
             logger.info("flow %s: consumer closed", self.flow_id)
 
     def _consume(self, plan: Plan, trigger: Trigger, window: BatchWindow) -> None:
-        alive_at = time.monotonic() + KEEP_ALIVE_SECONDS
+        """Poll, dispatch and settle until stopped. Redis or the database going away for a
+        while (a restart) pauses the loop, with backoff, rather than failing the flow."""
+        self.alive_at = time.monotonic() + KEEP_ALIVE_SECONDS
+        backoff = 0.5
         while not self.stopping.is_set():
-            if window.accepts_more():
-                try:
-                    with profiling.phase("consume"):
-                        records = trigger.poll_batch()
-                except StepError as error:
-                    if not error.retryable:
-                        fail_flow(self.flow_id, f"trigger failed: {error.message}")
-                        return
-                    logger.warning("flow %s: %s (retrying)", self.flow_id, error.message)
-                    self.stopping.wait(2.0)
-                    continue
-                if records:
-                    with profiling.phase("dispatch", len(records)):
-                        job = job_from_records(self.flow_id, self.version_id, plan, records)
-                        window.add(job, records)
-                alive_at = time.monotonic() + KEEP_ALIVE_SECONDS
-                deferred = window.collect(0)
-            else:
-                # Full, or held by a failing destination: read nothing (back-pressure), but
-                # keep the group membership alive.
-                deferred = window.collect(1.0 if window else 0)
-                if time.monotonic() > alive_at:
-                    trigger.keep_alive()
-                    alive_at = time.monotonic() + KEEP_ALIVE_SECONDS
-            self._settle(trigger, window, deferred)
+            try:
+                if not self._turn(plan, trigger, window):
+                    return
+                backoff = 0.5
+            except TRANSIENT_ERRORS as error:
+                logger.warning(
+                    "flow %s: %s: %s; trying again in %.1f s",
+                    self.flow_id,
+                    type(error).__name__,
+                    error,
+                    backoff,
+                )
+                self.stopping.wait(backoff)
+                backoff = min(backoff * 2, 10.0)
+
+    def _turn(self, plan: Plan, trigger: Trigger, window: BatchWindow) -> bool:
+        """One round: read a batch if there is room, collect answers, commit. False: the
+        trigger failed for good and the flow is marked failed."""
+        if window.accepts_more():
+            try:
+                with profiling.phase("consume"):
+                    records = trigger.poll_batch()
+            except StepError as error:
+                if not error.retryable:
+                    fail_flow(self.flow_id, f"trigger failed: {error.message}")
+                    return False
+                logger.warning("flow %s: %s (retrying)", self.flow_id, error.message)
+                self.stopping.wait(2.0)
+                return True
+            if records:
+                with profiling.phase("dispatch", len(records)):
+                    job = job_from_records(self.flow_id, self.version_id, plan, records)
+                    window.add(job, records)
+            self.alive_at = time.monotonic() + KEEP_ALIVE_SECONDS
+            deferred = window.collect(0)
+        else:
+            # Full, or held by a failing destination: read nothing (back-pressure), but keep
+            # the group membership alive.
+            deferred = window.collect(1.0 if window else 0)
+            if time.monotonic() > self.alive_at:
+                trigger.keep_alive()
+                self.alive_at = time.monotonic() + KEEP_ALIVE_SECONDS
+        self._settle(trigger, window, deferred)
+        return True
 
     def _drain(self, trigger: Trigger, window: BatchWindow) -> None:
         """Stopping: give the batches in flight a grace period to finish, committing those
@@ -164,7 +203,7 @@ class FlowConsumer(threading.Thread):
 
     def _timed_out(self, batch: Batch) -> None:
         logger.warning(
-            "flow %s: batch %s not done after %.0f s; dispatching it again",
+            "flow %s: no answer for batch %s within %.0f s; dispatching it again",
             self.flow_id,
             batch.job["batch_id"],
             settings.TRIBUTARY_BATCH_TIMEOUT,

@@ -21,7 +21,8 @@ from flows.engine.jobs import Job, next_attempt
 from flows.engine.redis import get_redis
 
 Dispatch = Callable[[Job], None]
-ANSWER_TTL_SECONDS = 3600
+# How soon a batch whose dispatch failed (broker away) is sent again.
+RESEND_SECONDS = 1.0
 
 
 @dataclass
@@ -56,8 +57,18 @@ class BatchWindow:
 
     def add(self, job: Job, records: list[TriggerRecord]) -> None:
         job["notify"] = self.notify
-        self.batches.append(Batch(job, records, time.monotonic() + self.timeout))
-        self.dispatch(job)
+        batch = Batch(job, records, time.monotonic() + self.timeout)
+        self.batches.append(batch)
+        self._send(batch)
+
+    def _send(self, batch: Batch) -> None:
+        """Dispatch; if the broker is away, the batch is due again in a moment (the caller
+        hears of the error and backs off)."""
+        try:
+            self.dispatch(batch.job)
+        except Exception:
+            batch.deadline = time.monotonic() + RESEND_SECONDS
+            raise
 
     def collect(self, wait_seconds: float) -> list[Batch]:
         """Take the workers' answers (waiting up to `wait_seconds` for the first); return the
@@ -98,11 +109,11 @@ class BatchWindow:
                     batch.job["notify"] = self.notify
                     batch.retry_at, batch.deferral = None, None
                     batch.deadline = now + self.timeout
-                    self.dispatch(batch.job)
+                    self._send(batch)
             elif now > batch.deadline:
                 on_timeout(batch)
                 batch.deadline = now + self.timeout
-                self.dispatch(batch.job)
+                self._send(batch)
 
     def pop_final(self) -> Iterator[Batch]:
         """The leading batches that are done, in order: theirs are the offsets to commit."""
