@@ -209,6 +209,8 @@ class Bench:
             "max_wait_ms": self.settings.max_wait_ms,
             "session_timeout_ms": self.settings.session_timeout_ms,
         }
+        if scenario == "steady":
+            trigger["max_wait_ms"] = self.settings.steady_max_wait_ms
         action: dict[str, Any]
         if scenario == "rest":
             action = {

@@ -32,6 +32,7 @@ class Settings:
     timeout: float
     batch_size: int
     max_wait_ms: int
+    steady_max_wait_ms: int
     session_timeout_ms: int
     results_dir: Path
     keep: bool
@@ -57,6 +58,8 @@ class Settings:
             timeout=env_float("BENCH_TIMEOUT", 600.0),
             batch_size=env_int("BENCH_BATCH_SIZE", 500),
             max_wait_ms=env_int("BENCH_MAX_WAIT_MS", 500),
+            # A flow tuned for latency, as its owner would: batches close after 100 ms.
+            steady_max_wait_ms=env_int("BENCH_STEADY_MAX_WAIT_MS", 100),
             # The platform's default. Tansu holds a new group member about half of it
             # before the first assignment; that wait is never measured (see the warm-up).
             session_timeout_ms=env_int("BENCH_SESSION_TIMEOUT_MS", 10_000),
