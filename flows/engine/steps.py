@@ -12,8 +12,10 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Any
 
 import orjson
+import redis
 from django.conf import settings
 
 from components.base import Action, ConfigError, Outcome, StepError
@@ -298,7 +300,7 @@ def _outcomes(context: VersionContext, node: Node, messages: list[dict]) -> list
             if outcome.error is None:
                 delivered[ids[index]] = outcome.outputs
         if node.descriptor.delivers:
-            ledger.end_delivery(context.version_id, node.id, part_ids, delivered)
+            _record_delivery(context.version_id, node.id, part_ids, delivered)
 
     chunk = node.descriptor.delivery_chunk if node.descriptor.delivers else len(todo)
     parts = [todo[start : start + chunk] for start in range(0, len(todo), chunk)]
@@ -307,6 +309,28 @@ def _outcomes(context: VersionContext, node: Node, messages: list[dict]) -> list
     else:
         list(_delivery_pool().map(deliver, parts))
     return [r for r in results if r is not None]
+
+
+# What went out must reach the ledger, or a re-run sends it again: a Redis restart is waited
+# for this long before the step gives up (and is retried whole).
+LEDGER_PATIENCE_SECONDS = 60.0
+
+
+def _record_delivery(
+    version_id: int, node_id: str, message_ids: list[str], delivered: dict[str, list[Any]]
+) -> None:
+    deadline = time.monotonic() + LEDGER_PATIENCE_SECONDS
+    pause = 0.25
+    while True:
+        try:
+            ledger.end_delivery(version_id, node_id, message_ids, delivered)
+            return
+        except (redis.ConnectionError, redis.TimeoutError) as error:
+            if time.monotonic() + pause > deadline:
+                raise
+            logger.warning("delivery ledger unreachable (%s); trying again", error)
+            time.sleep(pause)
+            pause = min(pause * 2, 5.0)
 
 
 _pool: ThreadPoolExecutor | None = None

@@ -1,8 +1,9 @@
 """Scenario 4 of issue 5: Redis (Celery broker and delivery ledger) restarted mid-run.
 
 The trigger runner waits for Redis with backoff instead of failing the flow; the workers'
-tasks retry; the flow keeps running and delivers everything, with at most one ledger chunk
-sent twice (a chunk whose ledger entry could not be written while Redis was down).
+tasks retry, and a chunk already sent waits for the ledger to come back before it is
+recorded, so nothing is sent twice in practice (at most one chunk, should Redis stay away
+longer than the step's patience).
 """
 
 from __future__ import annotations
