@@ -37,21 +37,40 @@ lint: $(VENV)/.installed
 typecheck: $(VENV)/.installed
 	$(VENV)/bin/mypy .
 
+# Two lanes at once, each pytest session with its own database, Redis key prefix, Celery
+# queue and broker: the main suite on SQLite in front; behind it the fault-injection suite
+# (it mostly waits: outages, slow answers, group joins) and then the PostgreSQL pass. The
+# second lane's output is shown when both are done.
+LANE_LOG := var/test-logs/second-lane.log
 pytest: setup
-	$(PY) -m pytest $(PYTEST_ARGS)
+	@mkdir -p var/test-logs
+	@{ $(PY) -m pytest -p no:cacheprovider $(SLOW_TESTS) $(PYTEST_ARGS) && \
+	   $(POSTGRES_PASS); } > $(LANE_LOG) 2>&1 & lane=$$!; \
+	$(PY) -m pytest $(addprefix --ignore=,$(SLOW_TESTS)) $(PYTEST_ARGS); main=$$?; \
+	wait $$lane; second=$$?; \
+	echo "----- second lane: fault injection (SQLite), then PostgreSQL -----"; \
+	cat $(LANE_LOG); \
+	echo "main lane exit $$main, second lane exit $$second"; \
+	test $$main = 0 && test $$second = 0
+SLOW_TESTS := tests/faults tests/test_bench.py
 
 # The suite again on PostgreSQL (the production database) when a server answers at
-# TEST_POSTGRES_URL; on a laptop without one this step says so and passes. Tests that never
-# touch the database (components, sandbox attacks, deployment files) run once, above.
+# TEST_POSTGRES_URL; on a laptop without one this step says so and passes. Left out: tests
+# that never touch the database (components, sandbox attacks, deployment files) and those
+# whose database work is plain ORM reads and writes already covered here by the API tests
+# (browser, permission matrix, schema fuzzing); they run once, on SQLite.
 TEST_POSTGRES_URL ?= postgres://postgres@127.0.0.1:5432/test
 DB_FREE_TESTS := tests/components tests/test_services.py tests/test_deploy.py \
-	tests/security/test_attacks.py tests/security/test_inner_walls.py tests/security/test_policy.py
-pytest-postgres: setup
-	@if $(PY) -c 'import psycopg, sys; psycopg.connect(sys.argv[1], connect_timeout=2).close()' \
+	tests/security/test_attacks.py tests/security/test_inner_walls.py tests/security/test_policy.py \
+	tests/browser tests/security/test_api_permissions.py tests/security/test_schemathesis.py \
+	tests/test_bench.py
+POSTGRES_PASS = if $(PY) -c 'import psycopg, sys; psycopg.connect(sys.argv[1], connect_timeout=2).close()' \
 	    '$(TEST_POSTGRES_URL)' 2>/dev/null; then \
 	  DATABASE_URL='$(TEST_POSTGRES_URL)' $(PY) -m pytest -p no:cacheprovider \
 	    $(addprefix --ignore=,$(DB_FREE_TESTS)) $(PYTEST_ARGS); \
 	else echo "no PostgreSQL at $(TEST_POSTGRES_URL): skipping the PostgreSQL run"; fi
+pytest-postgres: setup
+	@$(POSTGRES_PASS)
 
 # Tools the tests use from the system, installed from Debian's packages where apt is there
 # and we are root: Chromium for the browser tests (driven by Playwright, never downloaded by
@@ -70,7 +89,7 @@ test-tools:
 frontend-test: frontend
 	$(if $(wildcard frontend/package.json),cd frontend && npm test,@echo "no front end yet")
 
-test: setup test-tools lint typecheck frontend-test pytest pytest-postgres
+test: setup test-tools lint typecheck frontend-test pytest
 
 # Throughput, latency and cost of the platform against a no-platform ceiling; see
 # bench/README.md. `make bench N=5000`; WORKERS, BENCH_WORKERS=1,2, SCENARIOS, STEADY_RATE,
