@@ -35,8 +35,8 @@ if HTTPS and SECRET_KEY == DEV_SECRET_KEY:
 SESSION_COOKIE_SECURE = HTTPS
 CSRF_COOKIE_SECURE = HTTPS
 SECURE_SSL_REDIRECT = env_bool("DJANGO_SECURE_SSL_REDIRECT", HTTPS)
-# The container health check and a Prometheus scrape come over plain http from inside.
-SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^metrics$"]
+# The container health checks and a Prometheus scrape come over plain http from inside.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
 SECURE_HSTS_SECONDS = env_int("DJANGO_HSTS_SECONDS", 31_536_000 if HTTPS else 0)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("DJANGO_HSTS_INCLUDE_SUBDOMAINS", True)
 SECURE_HSTS_PRELOAD = env_bool("DJANGO_HSTS_PRELOAD", False)
@@ -185,11 +185,23 @@ SPECTACULAR_SETTINGS = {
     },
 }
 
+# "text" for people reading a terminal, "json" (one object per line) for a log shipper.
+LOG_FORMAT = env_str("TRIBUTARY_LOG_FORMAT", "text")
+if LOG_FORMAT not in {"text", "json"}:
+    raise ImproperlyConfigured(f"TRIBUTARY_LOG_FORMAT must be text or json, got {LOG_FORMAT!r}")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"},
+        "json": {"()": "config.logging.JsonFormatter"},
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "json" if LOG_FORMAT == "json" else "plain",
+        }
+    },
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
@@ -239,4 +251,8 @@ TRIBUTARY_LEDGER_TTL_SECONDS = env_int("TRIBUTARY_LEDGER_TTL_SECONDS", 7 * 24 * 
 TRIBUTARY_SANDBOX_CPU_SECONDS = env_float("TRIBUTARY_SANDBOX_CPU_SECONDS", 1.0)
 TRIBUTARY_SANDBOX_MEMORY_MB = env_int("TRIBUTARY_SANDBOX_MEMORY_MB", 256)
 TRIBUTARY_SANDBOX_WALL_SECONDS = env_float("TRIBUTARY_SANDBOX_WALL_SECONDS", 5.0)
+# Execution records (with their step records) older than this many days are deleted every
+# 10 minutes by the `flows.prune_executions` beat task; a flow's `retention_days` overrides it.
 TRIBUTARY_EXECUTION_RETENTION_DAYS = env_int("TRIBUTARY_EXECUTION_RETENTION_DAYS", 14)
+# ...and beyond this many per flow (the newest are kept), so a busy flow cannot fill the disk.
+TRIBUTARY_EXECUTION_RETENTION_COUNT = env_int("TRIBUTARY_EXECUTION_RETENTION_COUNT", 1_000_000)

@@ -9,6 +9,7 @@ from django.urls import include, path, re_path
 from django.views.decorators.csrf import csrf_exempt, ensure_csrf_cookie
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from config.health import readyz
 from flows.metrics import metrics_view
 
 
@@ -60,6 +61,7 @@ urlpatterns = [
     re_path(r"^api/(?P<rest>.*)$", api_not_found, name="api-not-found"),
     path("metrics", metrics, name="metrics"),
     path("healthz", healthz, name="healthz"),
+    path("readyz", readyz, name="readyz"),
     # The single-page app handles every other path.
     re_path(r"^(?!static/).*$", spa_index, name="app"),
 ]

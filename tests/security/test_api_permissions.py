@@ -306,6 +306,7 @@ MATRIX = [
     Row("docs", "get", "/api/docs/", EVERYONE, json=False),
     Row("metrics", "get", "/metrics", EVERYONE, json=False),
     Row("healthz", "get", "/healthz", EVERYONE),
+    Row("readyz", "get", "/readyz", EVERYONE),
     Row("app", "get", "/flows/1/designer", EVERYONE, json=False),
     Row("admin:index", "get", "/admin/", expect(302, 302, 302, 302, 302), json=False),
     Row("api-not-found", "get", "/api/v1/nothing/", expect(404, 404, 404, 404, 404)),
