@@ -11,3 +11,15 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 app = Celery("tributary")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+# Periodic tasks, sent by exactly one `celery -A config beat` (the `beat` child of `make run`,
+# the `beat` service of docker-compose.yml); a second beat would send everything twice.
+app.conf.beat_schedule = {
+    "prune-executions": {
+        "task": "flows.prune_executions",
+        "schedule": 600.0,
+        # A copy still queued when the next one is due is dropped rather than piling up
+        # behind busy workers.
+        "options": {"expires": 540},
+    },
+}

@@ -1,9 +1,9 @@
 """`make run`: start the whole stack in the foreground and stop all of it on Ctrl-C.
 
 Starts an embedded Redis when none answers at REDIS_URL and a Tansu broker when
-KAFKA_BOOTSTRAP_SERVERS is unset, then the web server, a Celery worker, the trigger runner,
-the Bloomreach stand-in, the demo flow and a demo producer. Each child's output is prefixed
-with its name; a child that dies is restarted with backoff.
+KAFKA_BOOTSTRAP_SERVERS is unset, then the web server, a Celery worker, celery beat, the
+trigger runner, the Bloomreach stand-in, the demo flow and a demo producer. Each child's
+output is prefixed with its name; a child that dies is restarted with backoff.
 """
 
 from __future__ import annotations
@@ -181,6 +181,22 @@ def main() -> int:
             "info",
             "--concurrency",
             env.get("WORKER_CONCURRENCY", "2"),
+        ],
+    )
+    # Periodic tasks (execution retention); exactly one beat, or they are sent twice.
+    supervisor.add(
+        "beat",
+        [
+            PYTHON,
+            "-m",
+            "celery",
+            "-A",
+            "config",
+            "beat",
+            "-l",
+            "info",
+            "--schedule",
+            str(ROOT / "var" / "celerybeat-schedule"),
         ],
     )
     supervisor.add("triggers", manage("run_triggers"))

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import math
+from collections import defaultdict
+
 import redis
 from django.db.models import Count
 from django.http import HttpRequest, HttpResponse
@@ -9,7 +12,7 @@ from django.http import HttpRequest, HttpResponse
 from flows.choices import FlowStatus
 from flows.engine import dead_letters, ledger
 from flows.engine.redis import get_redis
-from flows.models import Execution, Flow
+from flows.models import Execution, Flow, StepRecord
 
 
 def _label(value: str) -> str:
@@ -21,7 +24,8 @@ def metrics_view(request: HttpRequest) -> HttpResponse:
         "# HELP tributary_executions_total Executions recorded, by flow and final status.",
         "# TYPE tributary_executions_total counter",
     ]
-    names = dict(Flow.objects.values_list("id", "name"))
+    flows = list(Flow.objects.values_list("id", "name", "status").order_by("id"))
+    names = {flow_id: name for flow_id, name, _ in flows}
     counts = Execution.objects.values("flow_id", "status").annotate(n=Count("id")).order_by()
     for row in counts:
         flow = _label(names.get(row["flow_id"], ""))
@@ -36,8 +40,72 @@ def metrics_view(request: HttpRequest) -> HttpResponse:
     by_status = dict(Flow.objects.values_list("status").annotate(n=Count("id")))
     for status in FlowStatus.values:
         lines.append(f'tributary_flows{{status="{status}"}} {by_status.get(status, 0)}')
+    lines += _flow_status(flows)
+    lines += _step_durations(names)
     lines += _redis_counters(names)
     return HttpResponse("\n".join(lines) + "\n", content_type="text/plain; version=0.0.4")
+
+
+# Step durations are summarised over the newest step records of each flow, not a time window:
+# a bounded read per flow however busy it is, and still meaningful for a flow that is idle.
+STEP_SAMPLE = 1_000
+QUANTILES = (0.5, 0.99)
+
+
+def _flow_status(flows: list[tuple[int, str, str]]) -> list[str]:
+    lines = [
+        "# HELP tributary_flow_status Each flow's current status (1 on the status it is in).",
+        "# TYPE tributary_flow_status gauge",
+    ]
+    for flow_id, name, status in flows:
+        lines.append(
+            f'tributary_flow_status{{flow_id="{flow_id}",flow="{_label(name)}",'
+            f'status="{status}"}} 1'
+        )
+    return lines
+
+
+def _quantile(ordered: list[float], q: float) -> float:
+    """Nearest-rank quantile of an ascending, non-empty list."""
+    return ordered[max(1, math.ceil(len(ordered) * q)) - 1]
+
+
+def _step_durations(names: dict[int, str]) -> list[str]:
+    """A Prometheus summary per flow and node over the flow's last STEP_SAMPLE step records.
+
+    One query per flow: the step records of its newest STEP_SAMPLE executions (by the
+    flow/started_at index, each has at least one step), newest first, cut at STEP_SAMPLE.
+    `_count` and `_sum` cover that sample, so they can go down: use them for averages, not
+    rate().
+    """
+    metric = "tributary_step_duration_seconds"
+    lines = [
+        f"# HELP {metric} Step duration per flow and node, over the flow's last "
+        f"{STEP_SAMPLE} step records.",
+        f"# TYPE {metric} summary",
+    ]
+    for flow_id, flow_name in names.items():
+        recent = Execution.objects.filter(flow_id=flow_id).order_by("-started_at")
+        durations: dict[str, list[float]] = defaultdict(list)
+        rows = (
+            StepRecord.objects.filter(
+                execution_id__in=recent.values("id")[:STEP_SAMPLE], duration_ms__isnull=False
+            )
+            .order_by("-execution_id", "position")
+            .values_list("node_id", "duration_ms")[:STEP_SAMPLE]
+        )
+        for node_id, duration_ms in rows:
+            if duration_ms is not None:  # filtered out above; for the type checker
+                durations[node_id].append(duration_ms / 1000)
+        flow = _label(flow_name)
+        for node_id, values in sorted(durations.items()):
+            labels = f'flow_id="{flow_id}",flow="{flow}",node="{_label(node_id)}"'
+            values.sort()
+            for q in QUANTILES:
+                lines.append(f'{metric}{{{labels},quantile="{q}"}} {_quantile(values, q)}')
+            lines.append(f"{metric}_sum{{{labels}}} {sum(values)}")
+            lines.append(f"{metric}_count{{{labels}}} {len(values)}")
+    return lines
 
 
 REDIS_COUNTERS = (

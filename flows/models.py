@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
 from flows.choices import ExecutionStatus, FlowStatus, Role, StepStatus
@@ -66,6 +67,11 @@ class Flow(models.Model):
     )
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    # Days this flow's execution records are kept; null: TRIBUTARY_EXECUTION_RETENTION_DAYS.
+    # At most 100 years, which keeps `now - retention` a representable datetime.
+    retention_days = models.PositiveIntegerField(
+        null=True, blank=True, validators=[MinValueValidator(1), MaxValueValidator(36_500)]
     )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)

@@ -66,3 +66,21 @@ def send(job: Job) -> None:
     """Queue a job's next step: stored in Redis when a runner waits for it."""
     job["sent_at"] = time.time()
     run_step.apply_async((jobstore.put(job) if job["notify"] else job,))
+
+
+@shared_task(
+    name="flows.prune_executions",
+    ignore_result=True,
+    autoretry_for=(OperationalError,),
+    retry_backoff=10,
+    max_retries=3,
+)
+def prune_executions() -> dict[str, int]:
+    """Delete execution records past their retention (celery beat, every 10 minutes).
+
+    Idempotent: a duplicate or retried run deletes what is left, or nothing.
+    """
+    from flows.services.retention import prune_executions as prune
+
+    # JSON object keys are strings.
+    return {str(flow_id): count for flow_id, count in prune().items()}

@@ -3,19 +3,30 @@
 from __future__ import annotations
 
 import io
+import itertools
 import json
 import logging
 import os
+import re
 import subprocess
 import sys
+import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
+from django.core.management import call_command
+from django.db import connection
 from django.test import override_settings
+from django.utils import timezone
 from rest_framework.test import APIClient
 
 from config.logging import JsonFormatter
+from flows.choices import ExecutionStatus, FlowStatus, StepStatus
+from flows.models import Execution, Flow, FlowVersion, StepRecord, Workspace
+from flows.services.retention import prune_executions
+from flows.tasks import prune_executions as prune_task
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -136,3 +147,272 @@ def test_an_unknown_log_format_is_refused_at_start() -> None:
     done = _run_logging_with("xml")
     assert done.returncode != 0
     assert "TRIBUTARY_LOG_FORMAT must be text or json" in done.stderr
+
+
+# --- Helpers for execution records -----------------------------------------------------------
+
+
+OFFSETS = itertools.count()
+
+
+def make_flow(workspace: Workspace, name: str = "Orders", **fields: Any) -> Flow:
+    flow = Flow.objects.create(workspace=workspace, name=name, **fields)
+    FlowVersion.objects.create(flow=flow, number=1, graph={})
+    return flow
+
+
+def add_executions(
+    flow: Flow,
+    started: list[datetime],
+    steps: tuple[tuple[str, float | None], ...] = (("transform", 10.0), ("bloomreach", 100.0)),
+) -> list[Execution]:
+    """Executions of `flow` started at the given times, each with one record per step."""
+    version = flow.versions.get()
+    executions = Execution.objects.bulk_create(
+        Execution(
+            flow=flow,
+            version=version,
+            key=f"v1:events:0:{next(OFFSETS)}",
+            status=ExecutionStatus.SUCCEEDED,
+            started_at=at,
+        )
+        for at in started
+    )
+    StepRecord.objects.bulk_create(
+        StepRecord(
+            execution=execution,
+            position=position,
+            node_id=node_id,
+            component="code",
+            status=StepStatus.SUCCEEDED,
+            started_at=execution.started_at,
+            duration_ms=duration_ms,
+        )
+        for execution in executions
+        for position, (node_id, duration_ms) in enumerate(steps)
+    )
+    return executions
+
+
+# --- /metrics ------------------------------------------------------------------------------
+
+SAMPLE_LINE = re.compile(
+    r"^(?P<name>[a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(?P<labels>[^}]*)\})? (?P<value>\S+)$"
+)
+LABEL = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"')
+
+
+def scrape() -> list[tuple[str, dict[str, str], float]]:
+    """GET /metrics, every line checked against the text format; the samples."""
+    response = APIClient().get("/metrics")
+    assert response.status_code == 200
+    samples = []
+    for line in response.content.decode().splitlines():
+        if line.startswith("# HELP ") or line.startswith("# TYPE "):
+            continue
+        match = SAMPLE_LINE.match(line)
+        assert match, f"not a Prometheus sample line: {line!r}"
+        labels = dict(LABEL.findall(match["labels"] or ""))
+        samples.append((match["name"], labels, float(match["value"])))
+    return samples
+
+
+def sample(
+    samples: list[tuple[str, dict[str, str], float]], name: str, **labels: str
+) -> float | None:
+    found = [v for n, ls, v in samples if n == name and labels.items() <= ls.items()]
+    assert len(found) <= 1, f"{name} {labels}: {len(found)} samples"
+    return found[0] if found else None
+
+
+def test_metrics_keep_their_names_and_add_flow_status_and_step_durations(
+    workspace: Workspace,
+) -> None:
+    flow = make_flow(workspace, name='Orders "EU"', status=FlowStatus.RUNNING)
+    stopped = make_flow(workspace, name="Idle", status=FlowStatus.STOPPED)
+    now = timezone.now()
+    # 99 fast transforms and one slow one: p50 is fast, p99 is the 99th of 100.
+    add_executions(flow, [now - timedelta(seconds=i) for i in range(99)])
+    add_executions(flow, [now + timedelta(seconds=1)], steps=(("transform", 5000.0),))
+    # Filtered out: a step record without a duration.
+    add_executions(flow, [now + timedelta(seconds=2)], steps=(("transform", None),))
+
+    samples = scrape()
+    assert sample(samples, "tributary_flows", status="running") == 1
+    assert sample(
+        samples, "tributary_executions_total", flow_id=str(flow.id), status="succeeded"
+    ) == (101)
+    assert sample(samples, "tributary_flow_status", flow_id=str(flow.id)) == 1
+    labels = next(
+        ls for n, ls, _ in samples if n == "tributary_flow_status" and ls["flow_id"] == str(flow.id)
+    )
+    assert labels == {"flow_id": str(flow.id), "flow": 'Orders \\"EU\\"', "status": "running"}
+    assert sample(samples, "tributary_flow_status", flow_id=str(stopped.id), status="stopped") == 1
+
+    node = {"flow_id": str(flow.id), "node": "transform"}
+    assert sample(samples, "tributary_step_duration_seconds_count", **node) == 100
+    assert sample(samples, "tributary_step_duration_seconds_sum", **node) == pytest.approx(
+        99 * 0.010 + 5.0
+    )
+    assert sample(samples, "tributary_step_duration_seconds", quantile="0.5", **node) == 0.01
+    assert sample(samples, "tributary_step_duration_seconds", quantile="0.99", **node) == 0.01
+    bloomreach = {"flow_id": str(flow.id), "node": "bloomreach"}
+    assert sample(samples, "tributary_step_duration_seconds_count", **bloomreach) == 99
+    assert sample(samples, "tributary_step_duration_seconds", quantile="0.5", **bloomreach) == 0.1
+    # A flow without records has no duration samples.
+    assert sample(samples, "tributary_step_duration_seconds_count", flow_id=str(stopped.id)) is None
+
+
+def test_step_durations_cover_only_the_last_thousand_step_records(workspace: Workspace) -> None:
+    flow = make_flow(workspace)
+    now = timezone.now()
+    add_executions(
+        flow,
+        [now - timedelta(hours=1, seconds=i) for i in range(300)],
+        steps=(("transform", 9000.0),),
+    )
+    add_executions(
+        flow, [now - timedelta(seconds=i) for i in range(1000)], steps=(("transform", 1.0),)
+    )
+    samples = scrape()
+    node = {"flow_id": str(flow.id), "node": "transform"}
+    assert sample(samples, "tributary_step_duration_seconds_count", **node) == 1000
+    assert sample(samples, "tributary_step_duration_seconds", quantile="0.99", **node) == 0.001
+
+
+def test_metrics_answer_fast_for_ten_busy_flows(workspace: Workspace) -> None:
+    now = timezone.now()
+    for n in range(10):
+        flow = make_flow(workspace, name=f"flow {n}", status=FlowStatus.RUNNING)
+        add_executions(flow, [now - timedelta(seconds=i) for i in range(600)])
+    scrape()  # warm up: connections, imports
+    started = time.perf_counter()
+    samples = scrape()
+    elapsed = time.perf_counter() - started
+    assert len([s for s in samples if s[0] == "tributary_step_duration_seconds_count"]) == 20
+    # The target is ~100 ms; the bound leaves room for a loaded test machine.
+    assert elapsed < 0.5, f"/metrics took {elapsed * 1000:.0f} ms"
+
+
+# --- Retention -----------------------------------------------------------------------------
+
+NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+
+
+def remaining(flow: Flow) -> list[datetime]:
+    return sorted(flow.executions.values_list("started_at", flat=True))
+
+
+@override_settings(TRIBUTARY_EXECUTION_RETENTION_DAYS=14)
+def test_prune_deletes_executions_and_their_steps_older_than_the_retention(
+    workspace: Workspace,
+) -> None:
+    flow = make_flow(workspace)
+    old = add_executions(flow, [NOW - timedelta(days=14, seconds=1), NOW - timedelta(days=30)])
+    kept = [NOW - timedelta(days=13, hours=23), NOW]
+    add_executions(flow, kept)
+
+    assert prune_executions(now=NOW) == {flow.id: 2}
+
+    assert remaining(flow) == kept
+    assert not StepRecord.objects.filter(execution__in=[e.id for e in old]).exists()
+    assert StepRecord.objects.filter(execution__flow=flow).count() == 4
+    # Nothing left to do: a second run (a duplicated beat task) deletes nothing.
+    assert prune_executions(now=NOW) == {}
+
+
+@override_settings(TRIBUTARY_EXECUTION_RETENTION_COUNT=3)
+def test_prune_keeps_only_the_newest_executions_beyond_the_count(workspace: Workspace) -> None:
+    flow = make_flow(workspace)
+    other = make_flow(workspace, name="Small")
+    times = [NOW - timedelta(minutes=m) for m in range(5)]
+    # Two executions at the same instant straddle the limit: the id breaks the tie.
+    times.append(times[2])
+    add_executions(flow, times)
+    add_executions(other, times[:3])
+
+    assert prune_executions(now=NOW) == {flow.id: 3}
+
+    assert len(remaining(flow)) == 3
+    newest = sorted(flow.executions.values_list("started_at", "id"), reverse=True)
+    assert [at for at, _ in newest] == [NOW, times[1], times[2]]
+    assert len(remaining(other)) == 3
+
+
+@override_settings(TRIBUTARY_EXECUTION_RETENTION_DAYS=14)
+def test_a_flows_retention_days_overrides_the_default(workspace: Workspace) -> None:
+    short = make_flow(workspace, name="Short", retention_days=1)
+    long = make_flow(workspace, name="Long", retention_days=60)
+    default = make_flow(workspace, name="Default")
+    ages = [timedelta(hours=12), timedelta(days=2), timedelta(days=20), timedelta(days=90)]
+    for flow in (short, long, default):
+        add_executions(flow, [NOW - age for age in ages])
+
+    assert prune_executions(now=NOW) == {short.id: 3, long.id: 1, default.id: 2}
+
+    assert remaining(short) == [NOW - timedelta(hours=12)]
+    assert len(remaining(long)) == 3
+    assert len(remaining(default)) == 2
+
+
+def test_prune_deletes_a_large_backlog_in_chunks_that_stand_on_their_own(
+    workspace: Workspace,
+) -> None:
+    flow = make_flow(workspace)
+    add_executions(flow, [NOW - timedelta(days=30, seconds=i) for i in range(2_500)])
+    add_executions(flow, [NOW])
+    chunks = 0
+
+    def stop_at_the_second_chunk(
+        execute: Any, sql: str, params: Any, many: bool, context: Any
+    ) -> Any:
+        nonlocal chunks
+        if sql.startswith('SELECT "flows_execution"."id" AS') and "LIMIT 1000" in sql:
+            chunks += 1
+            if chunks == 2:
+                raise RuntimeError("interrupted")
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(stop_at_the_second_chunk), pytest.raises(RuntimeError):
+        prune_executions(now=NOW, chunk_size=1_000)
+    # The first chunk of 1,000 is gone with its step records, the rest waits.
+    assert flow.executions.count() == 1_501
+    assert StepRecord.objects.filter(execution__flow=flow).count() == 2 * 1_501
+
+    assert prune_executions(now=NOW, chunk_size=1_000) == {flow.id: 1_500}
+    assert remaining(flow) == [NOW]
+    assert StepRecord.objects.filter(execution__flow=flow).count() == 2
+
+
+def test_the_prune_task_and_command_delete_what_is_past_retention(workspace: Workspace) -> None:
+    flow = make_flow(workspace, retention_days=1)
+    add_executions(flow, [timezone.now() - timedelta(days=2)] * 2)
+    out = io.StringIO()
+    call_command("prune_executions", stdout=out)
+    assert f"flow {flow.id}: 2 executions deleted" in out.getvalue()
+    assert not flow.executions.exists()
+
+    add_executions(flow, [timezone.now() - timedelta(days=3)])
+    assert prune_task.apply().get() == {str(flow.id): 1}
+    assert not flow.executions.exists()
+
+
+def test_beat_sends_the_prune_task_every_ten_minutes() -> None:
+    from config.celery import app
+
+    entry = app.conf.beat_schedule["prune-executions"]
+    assert entry["task"] == "flows.prune_executions" == prune_task.name
+    assert entry["schedule"] == 600
+
+
+def test_retention_days_is_in_the_flow_api_and_validated(
+    api: APIClient, workspace: Workspace
+) -> None:
+    flow = make_flow(workspace, retention_days=7)
+    detail = api.get(f"/api/v1/flows/{flow.id}/")
+    assert detail.status_code == 200
+    assert detail.json()["retention_days"] == 7
+    for bad in (0, -1, 36_501, "soon"):
+        response = api.patch(f"/api/v1/flows/{flow.id}/", {"retention_days": bad}, format="json")
+        assert response.status_code == 400, (bad, response.content)
+        assert "retention_days" in response.json()["details"]

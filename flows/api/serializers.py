@@ -179,6 +179,7 @@ class FlowSerializer(ModelSerializer):
             "last_hour",
             "last_activity",
             "consuming",
+            "retention_days",
             "created_at",
             "updated_at",
         ]
