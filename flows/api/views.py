@@ -30,6 +30,7 @@ from flows.services import executions as execution_services
 from flows.services import flows as flow_services
 from flows.services import replay as replay_services
 from flows.services.code import check_user_code, run_user_code
+from flows.services.flows import UNCHANGED
 from flows.services.samples import fetch_trigger_samples
 from flows.services.workspaces import workspaces_of, writable_workspace
 
@@ -236,7 +237,11 @@ class FlowViewSet(viewsets.ModelViewSet[Flow]):
         workspace = writable_workspace(self.request.user, data.get("workspace_id"))
         user = self.request.user
         serializer.instance = flow_services.create_flow(
-            workspace, data["name"], data.get("graph"), user if user.is_authenticated else None
+            workspace,
+            data["name"],
+            data.get("graph"),
+            user if user.is_authenticated else None,
+            retention_days=data.get("retention_days"),
         )
 
     def perform_update(self, serializer: BaseSerializer[Flow]) -> None:
@@ -249,7 +254,12 @@ class FlowViewSet(viewsets.ModelViewSet[Flow]):
                 "a flow cannot move to another workspace; duplicate it there instead",
                 {"workspace": "read-only"},
             )
-        flow_services.update_flow(flow, name=data.get("name"), graph=data.get("graph"))
+        flow_services.update_flow(
+            flow,
+            name=data.get("name"),
+            graph=data.get("graph"),
+            retention_days=data.get("retention_days", UNCHANGED),
+        )
 
     @extend_schema(request=None, responses={201: s.FlowVersionSerializer})
     @action(detail=True, methods=["post"])

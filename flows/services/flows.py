@@ -55,19 +55,43 @@ def _raise_if_invalid(errors: list[GraphError]) -> None:
         )
 
 
+# "Leave as it is" for optional fields where None is a value (no per-flow override).
+UNCHANGED: Any = object()
+
+
 def create_flow(
-    workspace: Workspace, name: str, graph: Any = None, user: User | None = None
+    workspace: Workspace,
+    name: str,
+    graph: Any = None,
+    user: User | None = None,
+    *,
+    retention_days: int | None = None,
 ) -> Flow:
     graph = EMPTY_GRAPH if graph is None else graph
     _raise_if_invalid(_graph_errors(workspace, graph, require_complete=False))
-    return Flow.objects.create(workspace=workspace, name=name, graph=graph, created_by=user)
+    return Flow.objects.create(
+        workspace=workspace,
+        name=name,
+        graph=graph,
+        created_by=user,
+        retention_days=retention_days,
+    )
 
 
-def update_flow(flow: Flow, *, name: str | None = None, graph: Any = None) -> Flow:
+def update_flow(
+    flow: Flow,
+    *,
+    name: str | None = None,
+    graph: Any = None,
+    retention_days: Any = UNCHANGED,
+) -> Flow:
     fields = ["updated_at"]
     if name is not None:
         flow.name = name
         fields.append("name")
+    if retention_days is not UNCHANGED:
+        flow.retention_days = retention_days
+        fields.append("retention_days")
     if graph is not None:
         _raise_if_invalid(_graph_errors(flow.workspace, graph, require_complete=False))
         flow.graph = graph
