@@ -496,3 +496,94 @@ class CodeProblemSerializer(serializers.Serializer[Any]):
 
 class CodeCheckResultSerializer(serializers.Serializer[Any]):
     problems = CodeProblemSerializer(many=True)
+
+
+# --- Flows as code (docs/flow-format.md) ----------------------------------------------------
+
+
+class ExportQuerySerializer(serializers.Serializer[Any]):
+    format = serializers.ChoiceField(
+        choices=["json", "yaml"],
+        required=False,
+        default="json",
+        help_text="The file's text format (without it: YAML if the Accept header asks for it).",
+    )
+
+
+class BundleExportQuerySerializer(ListQuerySerializer, ExportQuerySerializer):
+    """`?workspace=` picks the workspace to export (default: the caller's first)."""
+
+
+class ImportQuerySerializer(ListQuerySerializer):
+    """`?workspace=` picks the workspace to import into, as when creating a flow."""
+
+    publish = serializers.BooleanField(
+        required=False, default=False, help_text="Publish each imported flow."
+    )
+
+
+class FlowCredentialReferenceSerializer(serializers.Serializer[Any]):
+    name = serializers.CharField(help_text="The credential's name in the workspace.")
+    type = serializers.CharField(help_text="Its credential type, e.g. bloomreach.")
+
+
+class FlowDocumentSerializer(serializers.Serializer[Any]):
+    """A flow file, `tributary.flow/v1`: the draft graph with credentials referenced by name."""
+
+    format = serializers.ChoiceField(choices=["tributary.flow/v1"])
+    name = serializers.CharField(max_length=200)
+    graph = serializers.DictField(help_text="The graph as stored, every credential id null.")
+    credentials = serializers.DictField(
+        child=FlowCredentialReferenceSerializer(),
+        required=False,
+        help_text="Node id -> the credential it uses, by name.",
+    )
+
+
+class FlowBundleSerializer(serializers.Serializer[Any]):
+    """Several flow files in one, `tributary.flows/v1`."""
+
+    format = serializers.ChoiceField(choices=["tributary.flows/v1"])
+    flows = FlowDocumentSerializer(many=True)
+
+
+class ImportedFlowSerializer(serializers.Serializer[Any]):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    created = serializers.BooleanField(help_text="False: an existing flow's draft was updated.")
+    version = serializers.IntegerField(
+        allow_null=True, help_text="The version published by ?publish=true, else null."
+    )
+
+
+class ImportResultSerializer(serializers.Serializer[Any]):
+    flows = ImportedFlowSerializer(many=True)
+
+
+class NodeChangeSerializer(serializers.Serializer[Any]):
+    id = serializers.CharField()
+    fields = serializers.ListField(  # type: ignore[assignment]
+        child=serializers.CharField(), help_text='Dotted paths: "config.url", "credential".'
+    )
+
+
+class NodesDiffSerializer(serializers.Serializer[Any]):
+    added = serializers.ListField(child=serializers.CharField())
+    removed = serializers.ListField(child=serializers.CharField())
+    changed = NodeChangeSerializer(many=True)
+
+
+class EdgeSerializer(serializers.Serializer[Any]):
+    source = serializers.CharField()  # type: ignore[assignment]
+    target = serializers.CharField()
+
+
+class EdgesDiffSerializer(serializers.Serializer[Any]):
+    added = EdgeSerializer(many=True)
+    removed = EdgeSerializer(many=True)
+
+
+class GraphDiffSerializer(serializers.Serializer[Any]):
+    nodes = NodesDiffSerializer()
+    edges = EdgesDiffSerializer()
+    settings_changed = serializers.ListField(child=serializers.CharField())

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from django.urls import include, path
+from django.urls import include, path, re_path
 from rest_framework.routers import DefaultRouter
 
 from flows.api import views
@@ -17,5 +17,14 @@ urlpatterns = [
     path("code/check/", views.CodeCheckView.as_view(), name="code-check"),
     path("components/", views.ComponentListView.as_view(), name="components"),
     path("code/run/", views.CodeRunView.as_view(), name="code-run"),
+    # Flows as code; before the router, whose flows/{pk}/ would take "export" for an id.
+    path("flows/export/", views.FlowBundleExportView.as_view(), name="flow-bundle-export"),
+    path("flows/import/", views.FlowImportView.as_view(), name="flow-import"),
+    path("flows/<int:id>/export/", views.FlowExportView.as_view(), name="flow-export"),
+    re_path(
+        r"^flows/(?P<id>[0-9]+)/versions/(?P<number>[0-9]+)/diff/(?P<other>[0-9]+|draft)/$",
+        views.FlowVersionDiffView.as_view(),
+        name="flow-version-diff",
+    ),
     path("", include(router.urls)),
 ]

@@ -2,16 +2,26 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping
+from typing import IO, Any
 
 from django.contrib.auth import authenticate, login, logout
+from django.contrib.auth.models import User
 from django.db.models import QuerySet
-from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
+from django.utils.text import slugify
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    PolymorphicProxySerializer,
+    extend_schema,
+    extend_schema_view,
+)
 from rest_framework import mixins, status, viewsets
 from rest_framework.authtoken.models import Token
 from rest_framework.decorators import action
-from rest_framework.exceptions import NotAuthenticated
+from rest_framework.exceptions import NotAuthenticated, NotFound
+from rest_framework.parsers import BaseParser, JSONParser
 from rest_framework.permissions import AllowAny, IsAuthenticated
+from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.serializers import BaseSerializer
@@ -22,17 +32,19 @@ from flows.api import examples
 from flows.api import serializers as s
 from flows.api.permissions import CanWriteSomewhere, WorkspaceRole
 from flows.api.throttling import LoginThrottle
+from flows.diff import diff_graphs
 from flows.errors import ServiceError
 from flows.models import Credential, Execution, Flow, Workspace
 from flows.selectors import consuming_flow_ids, filter_executions, with_activity
 from flows.services import credentials as credential_services
 from flows.services import executions as execution_services
 from flows.services import flows as flow_services
+from flows.services import portability
 from flows.services import replay as replay_services
 from flows.services.code import check_user_code, run_user_code
 from flows.services.flows import UNCHANGED
 from flows.services.samples import fetch_trigger_samples
-from flows.services.workspaces import workspaces_of, writable_workspace
+from flows.services.workspaces import NoSuchWorkspace, workspaces_of, writable_workspace
 
 THROTTLED = {429: s.ErrorSerializer}
 
@@ -412,3 +424,189 @@ class CodeRunView(APIView):
         if result.error is not None:
             raise ServiceError(result.error, {"line": result.line, "logs": result.logs})
         return Response({"output": result.outputs, "logs": result.logs})
+
+
+# --- Flows as code (docs/flow-format.md) ----------------------------------------------------
+
+
+class FlowJSONFileRenderer(BaseRenderer):
+    media_type = "application/json"
+    format = "json"
+    charset = "utf-8"
+
+    def render(
+        self,
+        data: Any,
+        accepted_media_type: str | None = None,
+        renderer_context: Mapping[str, Any] | None = None,
+    ) -> bytes:
+        return b"" if data is None else portability.render_document(data, "json").encode()
+
+
+class FlowYAMLFileRenderer(FlowJSONFileRenderer):
+    media_type = "application/yaml"
+    format = "yaml"
+
+    def render(
+        self,
+        data: Any,
+        accepted_media_type: str | None = None,
+        renderer_context: Mapping[str, Any] | None = None,
+    ) -> bytes:
+        return b"" if data is None else portability.render_document(data, "yaml").encode()
+
+
+class YAMLParser(BaseParser):
+    """A flow file sent as YAML (`Content-Type: application/yaml`), read safely."""
+
+    media_type = "application/yaml"
+
+    def parse(
+        self,
+        stream: IO[Any],
+        media_type: str | None = None,
+        parser_context: Mapping[str, Any] | None = None,
+    ) -> Any:
+        return portability.parse_document(stream.read(), "yaml")
+
+
+class FlowFileView(APIView):
+    """Answers a flow file as JSON or YAML: `?format=json|yaml`, else YAML when the Accept
+    header asks for it. Errors stay JSON, like every other error of the API."""
+
+    renderer_classes = [FlowJSONFileRenderer, FlowYAMLFileRenderer]
+
+    def perform_content_negotiation(
+        self, request: Request, force: bool = False
+    ) -> tuple[BaseRenderer, str]:
+        # DRF would answer an unknown ?format= with a bare 404; this says what is wrong.
+        wanted = request.query_params.get("format")
+        if wanted is None:
+            wanted = "yaml" if "yaml" in request.headers.get("Accept", "") else "json"
+        renderer: BaseRenderer
+        for renderer in (FlowJSONFileRenderer(), FlowYAMLFileRenderer()):
+            if renderer.format == wanted:
+                return renderer, renderer.media_type
+        if force:
+            renderer = FlowJSONFileRenderer()
+            return renderer, renderer.media_type
+        raise ServiceError("format must be json or yaml", {"format": "unknown"})
+
+    def finalize_response(
+        self, request: Request, response: Response, *args: Any, **kwargs: Any
+    ) -> Response:
+        if response.status_code >= 400:
+            request.accepted_renderer = JSONRenderer()
+            request.accepted_media_type = JSONRenderer.media_type
+        return super().finalize_response(request, response, *args, **kwargs)
+
+    def download(self, document: dict[str, Any], stem: str) -> Response:
+        extension = self.request.accepted_renderer.format
+        response = Response(document)
+        response["Content-Disposition"] = f'attachment; filename="{stem}.{extension}"'
+        return response
+
+
+def visible_flow(request: Request, flow_id: int) -> Flow:
+    """A flow of the caller's workspaces; any other is a 404, as if it did not exist."""
+    flow = None
+    if flow_id <= s.MAX_ID:
+        flow = Flow.objects.filter(id=flow_id, workspace__in=workspaces_of(request.user)).first()
+    if flow is None:
+        raise NotFound("no such flow")
+    return flow
+
+
+class FlowExportView(FlowFileView):
+    """Download a flow's draft as a flow file: credentials by name, never secrets or ids."""
+
+    @extend_schema(parameters=[s.ExportQuerySerializer], responses={200: s.FlowDocumentSerializer})
+    def get(self, request: Request, id: int) -> Response:
+        flow = visible_flow(request, id)
+        stem = slugify(flow.name) or f"flow-{flow.id}"
+        return self.download(portability.export_flow(flow), f"{stem}.flow")
+
+
+class FlowBundleExportView(FlowFileView):
+    """Download every flow of a workspace as one bundle (viewers may: it holds no secret)."""
+
+    @extend_schema(
+        operation_id="v1_flows_bundle_export",
+        parameters=[s.BundleExportQuerySerializer],
+        responses={200: s.FlowBundleSerializer, **NO_SUCH_WORKSPACE},
+    )
+    def get(self, request: Request) -> Response:
+        chosen = query(s.BundleExportQuerySerializer, request).get("workspace")
+        workspaces = workspaces_of(request.user)
+        if chosen is not None:
+            workspaces = workspaces.filter(id=chosen)
+        workspace = workspaces.first()
+        if workspace is None:
+            raise NoSuchWorkspace("no such workspace", {"workspace": "not found"})
+        stem = slugify(workspace.name) or f"workspace-{workspace.id}"
+        return self.download(portability.export_workspace(workspace), f"{stem}.flows")
+
+
+class FlowImportView(APIView):
+    """Create or update (by name) flows from a flow file or bundle, all or nothing.
+
+    The body is the document as JSON, or as YAML with `Content-Type: application/yaml`.
+    """
+
+    parser_classes = [JSONParser, YAMLParser]
+
+    @extend_schema(
+        parameters=[s.ImportQuerySerializer],
+        request={
+            media_type: PolymorphicProxySerializer(
+                component_name="FlowFile",
+                serializers=[s.FlowDocumentSerializer, s.FlowBundleSerializer],
+                resource_type_field_name=None,
+            )
+            for media_type in ("application/json", "application/yaml")
+        },
+        responses={200: s.ImportResultSerializer, **NO_SUCH_WORKSPACE},
+    )
+    def post(self, request: Request) -> Response:
+        params = query(s.ImportQuerySerializer, request)
+        # The role is checked before the body is read: a viewer learns nothing from it.
+        workspace = writable_workspace(request.user, params.get("workspace"))
+        document = portability.to_json_values(request.data)
+        user = request.user if isinstance(request.user, User) else None
+        results = portability.import_flows(workspace, document, user, publish=params["publish"])
+        return Response({"flows": [result.as_dict() for result in results]})
+
+
+# Version numbers are PositiveIntegerFields: a larger number overflows the database driver.
+MAX_VERSION = 2**31 - 1
+
+
+def version_graph(flow: Flow, number: int) -> dict[str, Any]:
+    version = flow.versions.filter(number=number).first() if number <= MAX_VERSION else None
+    if version is None:
+        raise NotFound(f"flow has no version {number}")
+    return dict(version.graph)
+
+
+class FlowVersionDiffView(APIView):
+    """What changed from version `number` to version `other` (or to the draft)."""
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("number", int, OpenApiParameter.PATH),
+            OpenApiParameter(
+                "other",
+                str,
+                OpenApiParameter.PATH,
+                pattern=r"^(\d+|draft)$",
+                description='A version number or "draft".',
+            ),
+        ],
+        responses={200: s.GraphDiffSerializer},
+    )
+    def get(self, request: Request, id: str, number: str, other: str) -> Response:
+        # Digits only (the URL pattern says so), but as text: re_path converts nothing.
+        flow = visible_flow(request, int(id))
+        old = version_graph(flow, int(number))
+        new = flow.graph if other == "draft" else version_graph(flow, int(other))
+        return Response(diff_graphs(old, new))

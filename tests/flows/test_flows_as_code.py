@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import io
 import json
 from pathlib import Path
 from typing import Any
@@ -10,7 +11,10 @@ from typing import Any
 import pytest
 import yaml
 from django.contrib.auth.models import User
+from django.core.management import CommandError, call_command
+from rest_framework.test import APIClient
 
+from flows.diff import diff_graphs
 from flows.errors import ServiceError
 from flows.models import Flow, Workspace
 from flows.services.credentials import create_credential
@@ -294,3 +298,331 @@ def test_the_documented_example_imports_and_publishes(staging: Workspace, user: 
     # ...and exporting it again gives back the same document.
     exported = json.loads(render_document(export_flow(result.flow), "json"))
     assert exported == yaml.safe_load(EXAMPLE.read_text())
+
+
+# --- API ------------------------------------------------------------------------------------
+
+
+def test_the_api_downloads_a_flow_file_as_json_or_yaml(
+    api: APIClient, workspace: Workspace
+) -> None:
+    flow = shop_flow(workspace)
+    as_json = api.get(f"/api/v1/flows/{flow.id}/export/")
+    assert as_json.status_code == 200, as_json.content
+    assert as_json["Content-Type"].startswith("application/json")
+    assert as_json["Content-Disposition"] == 'attachment; filename="shop-events.flow.json"'
+    assert json.loads(as_json.content) == export_flow(flow)
+    as_yaml = api.get(f"/api/v1/flows/{flow.id}/export/?format=yaml")
+    assert as_yaml["Content-Type"].startswith("application/yaml")
+    assert as_yaml["Content-Disposition"] == 'attachment; filename="shop-events.flow.yaml"'
+    assert yaml.safe_load(as_yaml.content) == export_flow(flow)
+    by_accept = api.get(f"/api/v1/flows/{flow.id}/export/", HTTP_ACCEPT="application/yaml")
+    assert by_accept["Content-Type"].startswith("application/yaml")
+    for response in (as_json, as_yaml, by_accept):
+        assert SECRET.encode() not in response.content
+    unknown = api.get(f"/api/v1/flows/{flow.id}/export/?format=xml")
+    assert unknown.status_code == 400
+    assert unknown.json()["error"] == "format must be json or yaml"
+
+
+def test_the_api_downloads_a_workspace_bundle(api: APIClient, workspace: Workspace) -> None:
+    shop_flow(workspace)
+    response = api.get(f"/api/v1/flows/export/?workspace={workspace.id}&format=yaml")
+    assert response.status_code == 200, response.content
+    assert yaml.safe_load(response.content) == export_workspace(workspace)
+    assert "alices-team.flows.yaml" in response["Content-Disposition"]
+    assert api.get("/api/v1/flows/export/").json() == export_workspace(workspace)
+
+
+def test_the_api_imports_json_and_yaml_documents(
+    api: APIClient, workspace: Workspace, staging: Workspace
+) -> None:
+    document = export_flow(shop_flow(workspace))
+    url = f"/api/v1/flows/import/?workspace={staging.id}"
+    created = api.post(url, document, format="json")
+    assert created.status_code == 200, created.content
+    [row] = created.json()["flows"]
+    assert row == {"id": row["id"], "name": "Shop events", "created": True, "version": None}
+    published = api.post(
+        url + "&publish=true",
+        render_document(document, "yaml"),
+        content_type="application/yaml",
+    )
+    assert published.status_code == 200, published.content
+    assert published.json()["flows"] == [{**row, "created": False, "version": 1}]
+    assert Flow.objects.get(id=row["id"]).workspace == staging
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type", "expected"),
+    [
+        ('{"format": "tributary.flow/v9"}', "application/json", "unknown format"),
+        ("format: [", "application/yaml", "not valid YAML"),
+        ("{", "application/json", "JSON parse error"),
+        ("format: x", "text/plain", "Unsupported media type"),
+        (
+            '{"format": "tributary.flow/v1", "name": "x", "graph": {"n": 99999999999999999999}}',
+            "application/json",
+            "cannot represent",
+        ),
+    ],
+)
+def test_the_api_refuses_a_bad_document_with_a_clear_error(
+    api: APIClient, body: str, content_type: str, expected: str
+) -> None:
+    response = api.post("/api/v1/flows/import/", body, content_type=content_type)
+    assert response.status_code in (400, 415), response.content
+    assert expected in response.json()["error"]
+    assert not Flow.objects.exists()
+
+
+def test_a_failed_api_import_names_node_and_field(api: APIClient, staging: Workspace) -> None:
+    graph = chain(kafka_node(), code_node())
+    graph["nodes"][1]["retry"] = {"attempts": 99}
+    document = {"format": FLOW_FORMAT, "name": "Bad", "graph": graph}
+    response = api.post(f"/api/v1/flows/import/?workspace={staging.id}", document, format="json")
+    assert response.status_code == 400
+    details = response.json()["details"]
+    assert details["flow"] == "Bad"
+    assert details["graph"][0]["node"] == "transform"
+    assert details["graph"][0]["field"] == "retry.attempts"
+
+
+def test_a_viewer_may_export_but_not_import_and_an_outsider_sees_nothing(
+    workspace: Workspace, viewer_api: APIClient, other_api: APIClient
+) -> None:
+    flow = shop_flow(workspace)
+    document = export_flow(flow)
+    assert viewer_api.get(f"/api/v1/flows/{flow.id}/export/").status_code == 200
+    assert viewer_api.get(f"/api/v1/flows/export/?workspace={workspace.id}").status_code == 200
+    refused = viewer_api.post(
+        f"/api/v1/flows/import/?workspace={workspace.id}", document, format="json"
+    )
+    assert refused.status_code == 403
+    assert viewer_api.post("/api/v1/flows/import/", document, format="json").status_code == 403
+
+    for path in (
+        f"/api/v1/flows/{flow.id}/export/",
+        f"/api/v1/flows/{flow.id}/export/?format=yaml",
+        f"/api/v1/flows/export/?workspace={workspace.id}",
+        f"/api/v1/flows/{flow.id}/versions/1/diff/draft/",
+    ):
+        response = other_api.get(path)
+        assert response.status_code == 404, path
+        assert response["Content-Type"].startswith("application/json")
+    outsider = other_api.post(
+        f"/api/v1/flows/import/?workspace={workspace.id}", document, format="json"
+    )
+    assert outsider.status_code == 404
+    assert Flow.objects.filter(workspace=workspace).count() == 1
+
+
+def test_the_api_diffs_two_versions_or_a_version_and_the_draft(
+    api: APIClient, workspace: Workspace
+) -> None:
+    flow = shop_flow(workspace)
+    publish_flow(flow)
+    flow.graph["nodes"][1]["config"]["code"] = "def run(msg):\n    return msg.body\n"
+    flow.save()
+    publish_flow(flow)
+    flow.graph["settings"]["on_outage"] = "pause"
+    flow.save()
+    between = api.get(f"/api/v1/flows/{flow.id}/versions/1/diff/2/")
+    assert between.status_code == 200, between.content
+    assert between.json() == {
+        "nodes": {
+            "added": [],
+            "removed": [],
+            "changed": [{"id": "transform", "fields": ["config.code"]}],
+        },
+        "edges": {"added": [], "removed": []},
+        "settings_changed": [],
+    }
+    to_draft = api.get(f"/api/v1/flows/{flow.id}/versions/2/diff/draft/").json()
+    assert to_draft["settings_changed"] == ["on_outage"]
+    assert to_draft["nodes"]["changed"] == []
+    missing = api.get(f"/api/v1/flows/{flow.id}/versions/1/diff/7/")
+    assert missing.status_code == 404
+    assert missing.json()["error"] == "flow has no version 7"
+    huge = api.get(f"/api/v1/flows/{flow.id}/versions/{2**70}/diff/draft/")
+    assert huge.status_code == 404
+
+
+# --- Diff (pure) ----------------------------------------------------------------------------
+
+
+def diff_base() -> dict[str, Any]:
+    graph = chain(
+        kafka_node(), code_node("def run(msg):\n    return msg.body\n"), bloomreach_node("x", 1)
+    )
+    graph["nodes"][2]["retry"] = {"attempts": 3}
+    graph["settings"] = {"dead_letter_topic": "dlq", "on_outage": "pause"}
+    return graph
+
+
+def test_the_diff_of_a_graph_with_itself_is_empty() -> None:
+    assert diff_graphs(diff_base(), diff_base()) == {
+        "nodes": {"added": [], "removed": [], "changed": []},
+        "edges": {"added": [], "removed": []},
+        "settings_changed": [],
+    }
+
+
+def test_the_diff_lists_added_and_removed_nodes_and_edges() -> None:
+    old, new = diff_base(), diff_base()
+    new["nodes"][2] = {**new["nodes"][2], "id": "rest-out", "component": "rest"}
+    new["edges"][1] = {"source": "transform", "target": "rest-out"}
+    new["nodes"].append(code_node(node_id="audit"))
+    new["edges"].append({"source": "in", "target": "audit"})
+    result = diff_graphs(old, new)
+    assert result["nodes"]["added"] == ["rest-out", "audit"]
+    assert result["nodes"]["removed"] == ["bloomreach"]
+    assert result["nodes"]["changed"] == []
+    assert result["edges"] == {
+        "added": [
+            {"source": "transform", "target": "rest-out"},
+            {"source": "in", "target": "audit"},
+        ],
+        "removed": [{"source": "transform", "target": "bloomreach"}],
+    }
+
+
+def test_the_diff_names_each_changed_field_of_a_node() -> None:
+    old, new = diff_base(), diff_base()
+    new["nodes"][0]["config"]["topic"] = "orders"
+    new["nodes"][0]["config"]["group_id"] = "g"
+    new["nodes"][1]["position"] = {"x": 999, "y": 5}
+    new["nodes"][2]["credential"] = 2
+    new["nodes"][2]["retry"] = {"attempts": 7, "backoff_seconds": 1}
+    del new["nodes"][2]["config"]["project_token"]
+    assert diff_graphs(old, new)["nodes"]["changed"] == [
+        {"id": "in", "fields": ["config.topic", "config.group_id"]},
+        {"id": "transform", "fields": ["position"]},
+        {
+            "id": "bloomreach",
+            "fields": [
+                "config.project_token",
+                "credential",
+                "retry.attempts",
+                "retry.backoff_seconds",
+            ],
+        },
+    ]
+
+
+def test_an_absent_value_and_null_are_no_change_and_a_new_retry_is_per_field() -> None:
+    old, new = diff_base(), diff_base()
+    del old["nodes"][1]["credential"]
+    new["nodes"][1]["config"] = dict(new["nodes"][1]["config"])
+    new["nodes"][1]["retry"] = {"attempts": 2}
+    del new["nodes"][2]["retry"]
+    assert diff_graphs(old, new)["nodes"]["changed"] == [
+        {"id": "transform", "fields": ["retry.attempts"]},
+        {"id": "bloomreach", "fields": ["retry.attempts"]},
+    ]
+
+
+def test_the_diff_lists_changed_settings() -> None:
+    old, new = diff_base(), diff_base()
+    new["settings"] = {"dead_letter_topic": "other-dlq", "on_outage": "pause"}
+    assert diff_graphs(old, new)["settings_changed"] == ["dead_letter_topic"]
+    del new["settings"]
+    assert diff_graphs(old, new)["settings_changed"] == ["dead_letter_topic", "on_outage"]
+    assert diff_graphs({}, {"settings": {"on_outage": "fail"}})["settings_changed"] == ["on_outage"]
+
+
+def test_the_diff_tolerates_malformed_graphs() -> None:
+    assert diff_graphs({"nodes": "x", "edges": [1]}, {"nodes": [{"id": 3}, "y"]}) == {
+        "nodes": {"added": [], "removed": [], "changed": []},
+        "edges": {"added": [], "removed": []},
+        "settings_changed": [],
+    }
+
+
+# --- manage.py flows ------------------------------------------------------------------------
+
+
+def flows_command(*args: str) -> str:
+    out = io.StringIO()
+    call_command("flows", *args, stdout=out, stderr=io.StringIO())
+    return out.getvalue()
+
+
+def test_the_command_lists_flows(workspace: Workspace, staging: Workspace) -> None:
+    flow = shop_flow(workspace)
+    create_flow(staging, "Audit", chain(kafka_node("audit"), code_node()))
+    listed = flows_command("list").splitlines()
+    assert f"{flow.id}\tAlice's team\tShop events\tdraft\t-" in listed
+    assert len(listed) == 2
+    assert (
+        flows_command("list", "--workspace", "Staging")
+        .splitlines()[0]
+        .endswith("\tStaging\tAudit\tdraft\t-")
+    )
+
+
+def test_the_command_exports_a_flow_or_a_workspace(
+    workspace: Workspace, staging: Workspace, tmp_path: Path
+) -> None:
+    flow = shop_flow(workspace)
+    as_json = flows_command("export", "--flow", "Shop events")
+    assert json.loads(as_json) == export_flow(flow)
+    assert SECRET not in as_json
+    assert yaml.safe_load(flows_command("export", "--flow", str(flow.id), "--format", "yaml")) == (
+        export_flow(flow)
+    )
+    target = tmp_path / "team.flows.yaml"
+    flows_command("export", "--workspace", "Alice's team", "-o", str(target))
+    assert yaml.safe_load(target.read_text()) == export_workspace(workspace)
+
+
+def test_the_command_imports_a_file_and_can_publish_it(
+    workspace: Workspace, staging: Workspace, user: User, tmp_path: Path
+) -> None:
+    output = flows_command(
+        "import", str(EXAMPLE), "--workspace", "Staging", "--publish", "--user", "alice"
+    )
+    flow = Flow.objects.get(workspace=staging)
+    assert output == f"created flow #{flow.id} 'Shop events to Bloomreach', published v1\n"
+    assert flow.created_by == user
+    source = tmp_path / "shop.json"
+    source.write_text(render_document(export_flow(flow), "json"))
+    again = flows_command("import", str(source), "--workspace", str(staging.id))
+    assert again == f"updated flow #{flow.id} 'Shop events to Bloomreach'\n"
+
+
+def test_the_command_publishes_starts_and_stops_a_flow(workspace: Workspace) -> None:
+    flow = shop_flow(workspace)
+    assert (
+        flows_command("publish", "Shop events") == f"flow #{flow.id} 'Shop events': published v1\n"
+    )
+    assert flows_command("start", str(flow.id)) == f"flow #{flow.id} 'Shop events': running\n"
+    assert flows_command("stop", "Shop events", "--workspace", "Alice's team") == (
+        f"flow #{flow.id} 'Shop events': stopped\n"
+    )
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["start", "Nope"], "no flow 'Nope'"),
+        (["start", "Shop events"], "publish the flow before starting it"),
+        (["export", "--workspace", "Nowhere"], "no workspace is named 'Nowhere'"),
+        (["export"], "several workspaces; choose one with --workspace"),
+        (["import", "/no/such/file.yaml", "--workspace", "Staging"], "No such file"),
+        (["import", str(EXAMPLE), "--workspace", "Staging", "--user", "bob"], "no user 'bob'"),
+        (
+            ["import", str(EXAMPLE), "--workspace", "Alice's team"],
+            "node 'bloomreach': no credential named 'Bloomreach'",
+        ),
+    ],
+)
+def test_command_errors_are_one_line_and_exit_code_1(
+    workspace: Workspace, staging: Workspace, args: list[str], expected: str
+) -> None:
+    create_flow(workspace, "Shop events", chain(kafka_node(), code_node()))
+    with pytest.raises(CommandError) as error:
+        flows_command(*args)
+    assert expected in str(error.value)
+    assert "\n" not in str(error.value)
+    assert error.value.returncode == 1

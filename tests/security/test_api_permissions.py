@@ -279,6 +279,18 @@ MATRIX = [
         expect(400, 400, 403, 404, 401),
         body={"position": "earliest"},
     ),
+    # Flows as code: files hold no secret, so viewers may export; importing is a change.
+    Row("flow-export", "get", FLOW + "/export/", READ),
+    Row("flow-export", "get", FLOW + "/export/?format=yaml", READ, json=False),
+    Row("flow-bundle-export", "get", "/api/v1/flows/export/?workspace={workspace}", READ),
+    Row(
+        "flow-import",
+        "post",
+        "/api/v1/flows/import/?workspace={workspace}",
+        CHANGE,
+        body={"format": "tributary.flow/v1", "name": "Imported", "graph": GRAPH},
+    ),
+    Row("flow-version-diff", "get", FLOW + "/versions/1/diff/draft/", READ),
     # Executions.
     Row("execution-detail", "get", "/api/v1/executions/{execution}/", READ),
     Row(
