@@ -115,7 +115,9 @@ def test_a_round_trip_into_another_workspace_keeps_the_graph(
     assert without_credentials(imported.graph) == without_credentials(flow.graph)
     # The credential reference now points at the target workspace's credential of that name.
     assert imported.graph["nodes"][2]["credential"] == staging.credentials.get(name="Bloomreach").id
-    assert render_document(export_flow(imported), text_format) == text
+    # The same document (PostgreSQL's jsonb keeps keys in its own order, so not the same text).
+    again = render_document(export_flow(imported), text_format)
+    assert parse_document(again, text_format) == parse_document(text, text_format)
 
 
 def test_yaml_keeps_transform_code_readable(workspace: Workspace) -> None:
