@@ -86,7 +86,8 @@ def version_context(flow_id: int, version_id: int) -> VersionContext:
 
 def run_job_step(job: Job) -> Job | None:
     """Run the job's next step that has messages waiting; return the job for the following
-    step, or None once the batch is complete (its records written, its runner notified)."""
+    step, or None once the batch is complete (records written, runner told) or deferred
+    (runner told to run it again later)."""
     context = version_context(job["flow_id"], job["version_id"])
     actions = context.plan.actions
     step = job["step"]
