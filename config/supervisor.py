@@ -22,6 +22,8 @@ from config import services
 
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
+# Children that feed work in: stopped before those that do it.
+STOP_FIRST = frozenset({"producer", "triggers"})
 COLORS = ["36", "32", "35", "33", "34", "31", "96"]
 
 
@@ -91,12 +93,20 @@ class Supervisor:
         return 0
 
     def stop(self) -> None:
+        """Stop the sources first (producer, trigger runner), so that the runner can let its
+        batches in flight finish on the still running workers and commit them; then the rest.
+        """
         self.stopping.set()
-        for child in self.children:
+        first = [c for c in self.children if c.name in STOP_FIRST]
+        self._terminate(first, seconds=15)
+        self._terminate([c for c in self.children if c.name not in STOP_FIRST], seconds=15)
+
+    def _terminate(self, children: list[Child], seconds: float) -> None:
+        for child in children:
             if child.process and child.process.poll() is None:
                 os.killpg(child.process.pid, signal.SIGTERM)
-        deadline = time.monotonic() + 15
-        for child in self.children:
+        deadline = time.monotonic() + seconds
+        for child in children:
             if child.process is None:
                 continue
             try:
