@@ -1,6 +1,7 @@
 """The delivery ledger: which messages a delivering step already sent out.
 
-Keyed by flow version, step and message id (topic:partition:offset[/split index]). A batch
+Keyed by flow version, step and message id (topic:partition:offset[/split index]) with the
+record's timestamp (`delivery_id`). A batch
 that runs again after a crash or a timeout looks its messages up first and skips those
 already delivered, reusing their recorded outputs, so downstream steps still see them.
 
@@ -16,6 +17,7 @@ block expires TTL after its last write.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Mapping
 from typing import Any
 
 import orjson
@@ -26,13 +28,21 @@ from flows.engine.redis import get_redis, key
 BLOCK_OFFSETS = 10_000
 
 
+def delivery_id(message: Mapping[str, Any]) -> str:
+    """The message's ledger id: its id plus the record's Kafka timestamp, so that an offset
+    used again (a topic deleted and created anew, a memory-only broker restarted) is a new
+    message, never one "already delivered"."""
+    meta = message.get("meta") or {}
+    return f"{message['id']}@{meta.get('timestamp')}"
+
+
 def _block(message_id: str) -> tuple[str, str]:
-    """(hash name suffix, field) of a message id: "t:3:12345/1" -> ("t:3:1", "12345/1")."""
-    head, _, offset = message_id.rpartition(":")
+    """(hash name suffix, field) of a ledger id: "t:3:12345/1@17…" -> ("t:3:1", "12345/1@17…")."""
+    head, _, offset = message_id.partition("@")[0].rpartition(":")
     number = offset.split("/", 1)[0]
     if not head or not number.isdigit():
         return message_id, ""
-    return f"{head}:{int(number) // BLOCK_OFFSETS}", offset
+    return f"{head}:{int(number) // BLOCK_OFFSETS}", message_id[len(head) + 1 :]
 
 
 def _grouped(message_ids: list[str]) -> dict[str, list[tuple[str, str]]]:

@@ -270,7 +270,7 @@ def _outcomes(context: VersionContext, node: Node, messages: list[dict]) -> list
     in flight, like any good HTTP client), each chunk recorded in the ledger as it returns.
     """
     results: list[Outcome | None] = [None] * len(messages)
-    ids = [m["id"] for m in messages]
+    ids = [ledger.delivery_id(m) for m in messages]
     if node.descriptor.delivers:
         for index, outputs in enumerate(ledger.delivered_outputs(context.version_id, node.id, ids)):
             if outputs is not None:

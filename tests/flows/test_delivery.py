@@ -57,9 +57,11 @@ def published(graph: dict[str, Any]) -> tuple[Flow, int]:
     return flow, version.id
 
 
-def records(count: int, topic: str = "events", **extra: Any) -> list[TriggerRecord]:
+def records(
+    count: int, topic: str = "events", timestamp: int = 1, **extra: Any
+) -> list[TriggerRecord]:
     return [
-        build_record(topic, 0, n, b"k", orjson.dumps({"n": n, **extra}), [], 1, "json")
+        build_record(topic, 0, n, b"k", orjson.dumps({"n": n, **extra}), [], timestamp, "json")
         for n in range(count)
     ]
 
@@ -206,7 +208,8 @@ def test_a_send_whose_earlier_attempt_left_no_answer_counts_as_a_possible_duplic
 ) -> None:
     flow, version_id = published(chain(kafka_node(), rest_node(scripted_server.url)))
     # As if a worker died mid-request: the chunk is marked in flight, nothing recorded.
-    assert ledger.begin_delivery(flow.id, version_id, "send", ["events:0:0", "events:0:1"]) == 0
+    marked = ["events:0:0@1", "events:0:1@1"]  # ledger ids: message id @ Kafka timestamp
+    assert ledger.begin_delivery(flow.id, version_id, "send", marked) == 0
 
     assert run(new_job(flow, version_id, records(3)))["state"] == "done"
 
@@ -263,3 +266,18 @@ def test_bulk_retry_runs_the_matching_failed_executions_again(
     assert Execution.objects.get(flow=flow, offset=0).attempts == 2
     again = api.post(f"/api/v1/flows/{flow.id}/executions/retry/", {}, format="json")
     assert again.json() == {"retried": 1, "skipped": 0}
+
+
+def test_an_offset_used_again_by_a_new_record_is_not_taken_for_delivered(
+    scripted_server: ScriptedServer,
+) -> None:
+    """A topic created anew (or a memory-only broker restarted) starts its offsets over: the
+    ledger tells the new records from the old by their timestamps."""
+    flow, version_id = published(chain(kafka_node(), rest_node(scripted_server.url)))
+    assert run(new_job(flow, version_id, records(2, timestamp=1000)))["state"] == "done"
+    assert run(new_job(flow, version_id, records(2, timestamp=1000)))["state"] == "done"
+    assert len(scripted_server.requests) == 2  # the same records: skipped
+
+    assert run(new_job(flow, version_id, records(2, timestamp=2000)))["state"] == "done"
+
+    assert len(scripted_server.requests) == 4
