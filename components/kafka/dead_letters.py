@@ -100,4 +100,4 @@ class DeadLetterProducer:
 
 
 def error_header(message: str) -> str:
-    return message if len(message) <= MAX_ERROR_HEADER_CHARS else message[:MAX_ERROR_HEADER_CHARS]
+    return message[:MAX_ERROR_HEADER_CHARS]

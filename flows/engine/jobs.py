@@ -138,11 +138,11 @@ def copy_job(job: Job) -> Job:
 
 
 def next_attempt(job: Job) -> Job:
-    """The same batch, to run again from its first step after a deferral."""
+    """The same batch, to run again from its first step after a deferral; its answer goes
+    to the same runner list, under a new batch id (a late answer to the old one is ignored)."""
     again = copy_job(job)
     again["attempt"] = job.get("attempt", 1) + 1
     again["batch_id"] = uuid.uuid4().hex
-    again["notify"] = done_key(again["batch_id"])
     for item in again["items"]:
         item["attempts"] = again["attempt"]
     return again

@@ -100,7 +100,7 @@ def run_job_step(job: Job) -> Job | None:
         if waiting:
             deferral = _run_node(context, node, waiting, job)
             if deferral is not None:
-                defer_job(job, deferral)
+                defer_job(job, deferral, context)
                 return None
             if step < len(actions):
                 job["step"] = step
@@ -123,10 +123,10 @@ def finish_job(job: Job, context: VersionContext) -> None:
     jobstore.drop(job, len(context.plan.actions))
 
 
-def defer_job(job: Job, deferral: Deferral) -> None:
+def defer_job(job: Job, deferral: Deferral, context: VersionContext) -> None:
     """Hand the batch back to its runner to run again later; nothing is recorded yet."""
     _notify(job, {"state": "deferred", **deferral.as_dict()})
-    jobstore.drop(job, len(version_context(job["flow_id"], job["version_id"]).plan.actions))
+    jobstore.drop(job, len(context.plan.actions))
 
 
 def _notify(job: Job, answer: dict[str, object]) -> None:

@@ -106,7 +106,6 @@ class BatchWindow:
             if batch.retry_at is not None:
                 if now >= batch.retry_at:
                     batch.job = next_attempt(batch.job)
-                    batch.job["notify"] = self.notify
                     batch.retry_at, batch.deferral = None, None
                     batch.deadline = now + self.timeout
                     self._send(batch)

@@ -29,16 +29,24 @@ def retry_execution(execution: Execution) -> Execution:
             f"only failed executions can be retried; this one is {execution.status}",
             {"status": execution.status},
         )
-    order = [node.id for node in plan_for(execution.version.graph).actions]
-    if execution.failed_node not in order or execution.retry_input is None:
+    step = _retry_step(execution, [node.id for node in plan_for(execution.version.graph).actions])
+    if step is None:
         raise ServiceError(
             "this message failed at the trigger (it could not be read); "
             "retrying would read the same bytes again",
             {"failed_node": execution.failed_node},
         )
-    _dispatch_retries(execution, order.index(execution.failed_node), [execution])
+    _dispatch_retries(execution, step, [execution])
     execution.refresh_from_db()
     return execution
+
+
+def _retry_step(execution: Execution, order: list[str]) -> int | None:
+    """Where in the version's actions a retry starts: the failed step; None when the message
+    failed at the trigger (there is no step input to run again)."""
+    if execution.failed_node not in order or execution.retry_input is None:
+        return None
+    return order.index(execution.failed_node)
 
 
 BULK_RETRY_LIMIT = 10_000
@@ -55,17 +63,17 @@ def retry_failed(executions: QuerySet[Execution]) -> dict[str, int]:
         .order_by("started_at", "id")[:BULK_RETRY_LIMIT]
     )
     orders: dict[int, list[str]] = {}
-    groups: dict[tuple[int, str], list[Execution]] = defaultdict(list)
+    groups: dict[tuple[int, int], list[Execution]] = defaultdict(list)
     skipped = 0
     for execution in failed:
         if execution.version_id not in orders:
             orders[execution.version_id] = [n.id for n in plan_for(execution.version.graph).actions]
-        if execution.failed_node in orders[execution.version_id] and execution.retry_input:
-            groups[(execution.version_id, execution.failed_node)].append(execution)
-        else:
+        step = _retry_step(execution, orders[execution.version_id])
+        if step is None:
             skipped += 1
-    for (version_id, node_id), members in groups.items():
-        step = orders[version_id].index(node_id)
+        else:
+            groups[(execution.version_id, step)].append(execution)
+    for (_, step), members in groups.items():
         for start in range(0, len(members), RETRY_BATCH):
             _dispatch_retries(members[0], step, members[start : start + RETRY_BATCH])
     return {"retried": len(failed) - skipped, "skipped": skipped}
@@ -85,9 +93,9 @@ def _dispatch_retries(first: Execution, step: int, executions: list[Execution]) 
     Execution.objects.filter(id__in=[e.id for e in executions]).update(
         status=ExecutionStatus.RUNNING
     )
-    from flows.tasks import run_step
+    from flows.tasks import send
 
-    run_step.apply_async((job,))
+    send(job)
 
 
 def _item_for_retry(execution: Execution) -> Item:
