@@ -80,6 +80,10 @@ def settle(page: Any) -> None:
 
 
 def select_node(page: Any, node_id: str) -> Any:
+    # An open panel covers the right of the canvas, where the node may lie: close it first.
+    close = page.get_by_role("button", name="Close configuration")
+    if close.count():
+        close.click()
     page.get_by_test_id(f"node-{node_id}").click()
     panel = page.get_by_role("region", name="Node configuration")
     expect(panel).to_be_visible()
