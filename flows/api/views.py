@@ -333,9 +333,10 @@ class FlowViewSet(viewsets.ModelViewSet[Flow]):
     @action(detail=True, methods=["post"])
     def replay(self, request: Request, pk: str) -> Response:
         """Move a stopped flow's consumer position; start it to process from there again."""
+        flow = self.get_object()  # authorised before the body is looked at
         data = body(s.ReplaySerializer, request)
         result = replay_services.replay_flow(
-            self.get_object(),
+            flow,
             data["position"],
             timestamp=data.get("timestamp"),
             offsets=data.get("offsets"),

@@ -271,13 +271,14 @@ MATRIX = [
         expect(202, 202, 403, 404, 401),
         body={},
     ),
-    # The matrix's flow is a draft: replaying it is refused, but only after the role check.
+    # A replay to a time without the time is refused, but only after the role check (and
+    # before any broker is asked: the matrix's flow names no reachable one).
     Row(
         "flow-replay",
         "post",
         FLOW + "/replay/",
         expect(400, 400, 403, 404, 401),
-        body={"position": "earliest"},
+        body={"position": "timestamp"},
     ),
     # Flows as code: files hold no secret, so viewers may export; importing is a change.
     Row("flow-export", "get", FLOW + "/export/", READ),
@@ -291,6 +292,19 @@ MATRIX = [
         body={"format": "tributary.flow/v1", "name": "Imported", "graph": GRAPH},
     ),
     Row("flow-version-diff", "get", FLOW + "/versions/1/diff/draft/", READ),
+    # Storage used by execution records: owners only (an outsider owns a workspace of their
+    # own, so the bare report answers them, with their flows only).
+    Row(
+        "storage", "get", "/api/v1/storage/?workspace={workspace}", expect(200, 403, 403, 404, 401)
+    ),
+    Row("storage", "get", "/api/v1/storage/", expect(200, 403, 403, 200, 401)),
+    Row(
+        "flow-prune",
+        "post",
+        FLOW + "/prune/",
+        expect(200, 403, 403, 404, 401),
+        body={"older_than_days": 30},
+    ),
     # Executions.
     Row("execution-detail", "get", "/api/v1/executions/{execution}/", READ),
     Row(
