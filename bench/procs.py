@@ -100,6 +100,7 @@ class Meter:
         self.roots = list(roots)
         self.seen: dict[int, int] = {}
         self._peak = 0
+        self.timeline: list[tuple[float, int]] = []  # (monotonic seconds, summed RSS bytes)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._sample_loop, name="meter", daemon=True)
         self._cpu_start = 0.0
@@ -114,7 +115,9 @@ class Meter:
                 began = start_time(pid)
                 if began is not None:
                     self.seen[pid] = began
-        self._peak = max(self._peak, sum(rss_bytes(pid) for pid in pids))
+        rss = sum(rss_bytes(pid) for pid in pids)
+        self._peak = max(self._peak, rss)
+        self.timeline.append((time.monotonic(), rss))
 
     def _sample_loop(self) -> None:
         while not self._stop.wait(SAMPLE_SECONDS):

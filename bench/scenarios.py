@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import statistics
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -27,6 +28,8 @@ from config import services
 from flows.engine import profiling
 
 WARMUP_TIMEOUT = 120.0
+PACED = ("steady", "soak")  # fed at a set rate, not in one burst
+DRIFT_WINDOW = 60.0
 QUIET_CPU_SECONDS = 0.15  # per second, summed over the measured processes: idle enough
 QUIET_WINDOW = 0.5
 
@@ -131,6 +134,7 @@ class Bench:
                 raise ScenarioFailed(scenario, f"{error.reason}; {arrived}") from None
             usage = meter.usage()
         self.stack.remember(meter)
+        drift = rss_drift(meter.timeline) if scenario == "soak" else {}
         report = self.sink.report()
         seconds = max(report["last_arrival"] - started, 1e-6)
         result = {
@@ -144,6 +148,7 @@ class Bench:
             "p99_latency_ms": _round(report["p99_ms"]),
             "peak_rss_mb_total": usage.peak_rss_mb,
             "cpu_seconds": usage.cpu_seconds,
+            **drift,
         }
         if self.settings.profile and not scenario.startswith("ceiling"):
             result["profile"] = profile_per_event(count)
@@ -209,7 +214,7 @@ class Bench:
             "max_wait_ms": self.settings.max_wait_ms,
             "session_timeout_ms": self.settings.session_timeout_ms,
         }
-        if scenario == "steady":
+        if scenario in PACED:
             trigger["max_wait_ms"] = self.settings.steady_max_wait_ms
         action: dict[str, Any]
         if scenario == "rest":
@@ -283,8 +288,12 @@ class Bench:
         roots = self.stack.platform_roots()
         self.quiesce(roots)
         with self.running_flow(scenario, topic):
-            if scenario == "steady":
-                rate, seconds = self.settings.steady_rate, self.settings.steady_seconds
+            if scenario in PACED:
+                rate, seconds = (
+                    (self.settings.steady_rate, self.settings.steady_seconds)
+                    if scenario == "steady"
+                    else (self.settings.soak_rate, self.settings.soak_seconds)
+                )
                 count = int(rate * seconds)
 
                 def paced(producer: EventProducer) -> None:
@@ -296,6 +305,28 @@ class Bench:
                 count = self.settings.events
                 result = self.measure(scenario, topic, roots, count, self.burst(count))
         return {**result, "workers": workers}
+
+
+def rss_drift(timeline: list[tuple[float, int]]) -> dict[str, float | None]:
+    """How the summed RSS moved over a long run: the median of its second minute (the first
+    is warm-up: sandbox pools, caches, connections) against the median of its last minute,
+    and the least-squares slope in between. Growth near zero means no leak."""
+    if len(timeline) < 2 or timeline[-1][0] - timeline[0][0] < 3 * DRIFT_WINDOW:
+        return {"rss_mb_minute_2": None, "rss_mb_last_minute": None, "rss_growth_mb": None}
+    began, ended = timeline[0][0], timeline[-1][0]
+    settled = [(t, rss / 2**20) for t, rss in timeline if t >= began + DRIFT_WINDOW]
+    second = [mb for t, mb in settled if t < began + 2 * DRIFT_WINDOW]
+    last = [mb for t, mb in settled if t >= ended - DRIFT_WINDOW]
+    mean_t = statistics.fmean(t for t, _ in settled)
+    mean_mb = statistics.fmean(mb for _, mb in settled)
+    spread = sum((t - mean_t) ** 2 for t, _ in settled)
+    slope = sum((t - mean_t) * (mb - mean_mb) for t, mb in settled) / spread
+    return {
+        "rss_mb_minute_2": round(statistics.median(second), 1),
+        "rss_mb_last_minute": round(statistics.median(last), 1),
+        "rss_growth_mb": round(statistics.median(last) - statistics.median(second), 1),
+        "rss_slope_mb_per_min": round(slope * 60, 2),
+    }
 
 
 def profile_per_event(events: int) -> dict[str, dict[str, float]]:

@@ -84,3 +84,19 @@ def test_bench_at_tiny_n_reports_every_scenario_and_leaves_no_process(tmp_path: 
     found = re.search(r"run (\S+):", done.stderr)
     assert found, done.stderr[-2000:]
     assert bench_processes(found.group(1)) == []
+
+
+def test_rss_drift_tells_a_leak_from_a_flat_line() -> None:
+    from bench.scenarios import rss_drift
+
+    mb = 2**20
+    flat = [(t * 0.5, 500 * mb + (t % 3) * mb) for t in range(600)]  # 5 minutes, ±1 MB noise
+    leaking = [(t * 0.5, 500 * mb + t * mb // 10) for t in range(600)]  # +12 MB a minute
+
+    steady = rss_drift(flat)
+    assert steady["rss_growth_mb"] is not None and abs(steady["rss_growth_mb"]) <= 1
+    assert abs(steady["rss_slope_mb_per_min"] or 0) < 0.5
+    leak = rss_drift(leaking)
+    assert leak["rss_growth_mb"] is not None and leak["rss_growth_mb"] > 30
+    assert leak["rss_slope_mb_per_min"] == pytest.approx(12, rel=0.01)
+    assert rss_drift(flat[:200])["rss_growth_mb"] is None  # under 3 minutes: no verdict
