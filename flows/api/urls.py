@@ -4,6 +4,7 @@ from django.urls import include, path, re_path
 from rest_framework.routers import DefaultRouter
 
 from flows.api import views
+from flows.api.templates import TemplateDetailView, TemplateListView, TemplateUseView
 
 router = DefaultRouter()
 router.register("workspaces", views.WorkspaceViewSet, basename="workspace")
@@ -26,5 +27,9 @@ urlpatterns = [
         views.FlowVersionDiffView.as_view(),
         name="flow-version-diff",
     ),
+    # The template gallery (docs/templates.md).
+    path("templates/", TemplateListView.as_view(), name="template-list"),
+    path("templates/<slug:slug>/", TemplateDetailView.as_view(), name="template-detail"),
+    path("templates/<slug:slug>/use/", TemplateUseView.as_view(), name="template-use"),
     path("", include(router.urls)),
 ]

@@ -305,6 +305,17 @@ MATRIX = [
         expect(200, 403, 403, 404, 401),
         body={"older_than_days": 30},
     ),
+    # The template gallery is the same for everyone signed in; using a template creates a
+    # flow in the workspace.
+    Row("template-list", "get", "/api/v1/templates/", LIST),
+    Row("template-detail", "get", "/api/v1/templates/kafka-rest-webhook/", LIST),
+    Row(
+        "template-use",
+        "post",
+        "/api/v1/templates/kafka-rest-webhook/use/",
+        CREATE_IN,
+        body={"workspace": "{workspace}"},
+    ),
     # Executions.
     Row("execution-detail", "get", "/api/v1/executions/{execution}/", READ),
     Row(
