@@ -14,6 +14,8 @@ import type {
   ExecutionFilters,
   Flow,
   FlowStats,
+  FlowTemplate,
+  FlowTemplateDetail,
   FlowVersion,
   Graph,
   JSONValue,
@@ -249,6 +251,16 @@ export const api = {
   updateCredential: (id: number, data: { name?: string; fields?: Record<string, JSONValue> }) =>
     request<Credential>(`/credentials/${id}/`, { method: "PATCH", body: data }),
   deleteCredential: (id: number) => request<void>(`/credentials/${id}/`, { method: "DELETE" }),
+
+  // Template gallery
+  listTemplates: () => request<FlowTemplate[]>("/templates/"),
+  getTemplate: (slug: string) => request<FlowTemplateDetail>(`/templates/${encodeURIComponent(slug)}/`),
+  /** A draft flow from the template; without a name the server picks one unique in the workspace. */
+  createFlowFromTemplate: (slug: string, workspace?: number | null, name?: string) =>
+    request<Flow>(`/templates/${encodeURIComponent(slug)}/use/`, {
+      method: "POST",
+      body: { ...(workspace ? { workspace } : {}), ...(name ? { name } : {}) },
+    }),
 };
 
 export type Api = typeof api;

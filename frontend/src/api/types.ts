@@ -276,3 +276,37 @@ export interface ReplayResult {
   topic: string;
   partitions: { partition: number; offset: number }[];
 }
+
+/** A step of a template's chain: its component and that component's title. */
+export interface TemplateComponent {
+  name: string;
+  title: string;
+}
+
+/** A template of the gallery (`GET /templates/`). */
+export interface FlowTemplate {
+  slug: string;
+  title: string;
+  description: string;
+  tags: string[];
+  /** Trigger first, in the order the steps run. */
+  components: TemplateComponent[];
+  /** The name a flow made from it gets when none is given. */
+  flow_name: string;
+}
+
+/** A message for the template's transform step and the bodies it sends on ([]: dropped). */
+export interface TemplateSample {
+  description: string;
+  message: SampleMessage;
+  expected_output: JSONValue[];
+}
+
+/** `GET /templates/{slug}/`. */
+export interface FlowTemplateDetail extends FlowTemplate {
+  graph: Graph;
+  /** Node id → the credential it uses when the workspace has one of that name and type. */
+  credentials: Record<string, { name: string; type: string }>;
+  transform_node: string | null;
+  samples: TemplateSample[];
+}

@@ -1,7 +1,8 @@
-/** All flows of the workspace: status, version, last hour's traffic; create, rename, duplicate, delete, start/stop. */
+/** All flows of the workspace: status, version, last hour's traffic; create (blank or from a template), rename, duplicate, delete, start/stop. */
 import { useCallback, useEffect, useMemo, useRef, useState } from "react";
 import { api, type Flow } from "../api/client";
 import { FlowNameDialog } from "../components/FlowNameDialog";
+import { TemplateGallery } from "../components/templates/TemplateGallery";
 import { ConfirmDialog } from "../components/ui/ConfirmDialog";
 import { EmptyState, ErrorBanner, Spinner } from "../components/ui/EmptyState";
 import { Icon } from "../components/ui/Icon";
@@ -28,6 +29,7 @@ export function FlowsListPage() {
   const [error, setError] = useState<string | null>(null);
   const [query, setQuery] = useState("");
   const [creating, setCreating] = useState(false);
+  const [browsing, setBrowsing] = useState(false);
   const [renaming, setRenaming] = useState<Flow | null>(null);
   const [deleting, setDeleting] = useState<Flow | null>(null);
   const [busy, setBusy] = useState<Record<number, boolean>>({});
@@ -96,6 +98,9 @@ export function FlowsListPage() {
             <Icon name="search" />
             <input type="search" aria-label="Search flows" placeholder="Search flows" value={query} onChange={(e) => setQuery(e.target.value)} />
           </div>
+          <button type="button" className="button" onClick={() => setBrowsing(true)}>
+            <Icon name="box" size={15} /> New from template
+          </button>
           <button type="button" className="button button-primary" onClick={() => setCreating(true)}>
             <Icon name="plus" size={15} /> New flow
           </button>
@@ -106,10 +111,18 @@ export function FlowsListPage() {
       {flows === null && !error ? (
         <Spinner label="Loading flows…" />
       ) : flows !== null && flows.length === 0 ? (
-        <EmptyState icon="flows" title="No flows yet">
+        <EmptyState
+          icon="flows"
+          title="No flows yet"
+          action={
+            <button type="button" className="button button-primary" onClick={() => setBrowsing(true)}>
+              <Icon name="box" size={15} /> Start from a template
+            </button>
+          }
+        >
           <p>
             A flow takes messages from a Kafka topic, runs them through steps such as a Python transform, and delivers them — for example to
-            Bloomreach Engagement. Press <strong>New flow</strong> to build your first one.
+            Bloomreach Engagement. Press <strong>New flow</strong> to build your first one, or start from a ready-made template.
           </p>
         </EmptyState>
       ) : flows !== null && shown.length === 0 ? (
@@ -207,6 +220,17 @@ export function FlowsListPage() {
           onSubmit={async (name) => {
             const flow = await api.createFlow(name, workspaceId);
             setCreating(false);
+            navigate(flowPath(flow.id));
+          }}
+        />
+      )}
+      {browsing && (
+        <TemplateGallery
+          workspaceId={workspaceId}
+          takenNames={(flows ?? []).map((f) => f.name)}
+          onClose={() => setBrowsing(false)}
+          onCreated={(flow) => {
+            setBrowsing(false);
             navigate(flowPath(flow.id));
           }}
         />
