@@ -3,7 +3,7 @@ from __future__ import annotations
 from django.urls import include, path, re_path
 from rest_framework.routers import DefaultRouter
 
-from flows.api import views
+from flows.api import storage, views
 from flows.api.templates import TemplateDetailView, TemplateListView, TemplateUseView
 
 router = DefaultRouter()
@@ -27,6 +27,9 @@ urlpatterns = [
         views.FlowVersionDiffView.as_view(),
         name="flow-version-diff",
     ),
+    # Storage used by execution records (workspace owners and staff).
+    path("storage/", storage.StorageView.as_view(), name="storage"),
+    path("flows/<int:id>/prune/", storage.FlowPruneView.as_view(), name="flow-prune"),
     # The template gallery (docs/templates.md).
     path("templates/", TemplateListView.as_view(), name="template-list"),
     path("templates/<slug:slug>/", TemplateDetailView.as_view(), name="template-detail"),

@@ -59,3 +59,25 @@ def _delete_in_chunks(executions: QuerySet[Execution], chunk_size: int) -> int:
         # Only the ids are loaded; the step records go by cascade in the same transaction.
         _, per_model = Execution.objects.filter(id__in=ids).only("id").delete()
         total += per_model.get(Execution._meta.label, 0)
+
+
+def prune_flow(
+    flow: Flow,
+    older_than: timedelta | None,
+    now: datetime | None = None,
+    chunk_size: int = CHUNK_SIZE,
+) -> int:
+    """Delete one flow's executions (and their step records) that started more than
+    `older_than` ago, or all of them when it is None, now; returns how many went.
+
+    In chunks, like `prune_executions`, and as safe to interrupt or repeat. Executions a
+    running flow records meanwhile are kept unless they match too.
+    """
+    executions = Execution.objects.filter(flow_id=flow.id)
+    if older_than is not None:
+        executions = executions.filter(started_at__lt=(now or timezone.now()) - older_than)
+    count = _delete_in_chunks(executions, chunk_size)
+    logger.info(
+        "pruned %d executions of flow %s on request", count, flow.id, extra={"flow_id": flow.id}
+    )
+    return count
