@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -135,6 +136,15 @@ def test_the_track_events_template_starts_with_the_designers_default_test_sample
     src/lib/samples.ts), so "Run test" on a new flow shows this template's first output."""
     first = json.loads(json.loads(SAMPLE_EVENTS.read_text().splitlines()[0])["value"])
     assert by_slug("kafka-bloomreach-track-events").samples[0].message["body"] == first
+
+
+def test_the_docs_show_each_templates_first_sample_as_the_file_has_it() -> None:
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "templates.md").read_text()
+    blocks = [json.loads(block) for block in re.findall(r"```json\n(.*?)```", doc, re.DOTALL)]
+    for template in TEMPLATES:
+        first = template.samples[0]
+        assert first.message["body"] in blocks, template.slug
+        assert first.expected_output in blocks, template.slug
 
 
 # --- The transforms in the real sandbox -----------------------------------------------------
