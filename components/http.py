@@ -26,6 +26,7 @@ import orjson
 import requests
 from requests.adapters import HTTPAdapter
 
+from components import telemetry
 from components.base import StepError
 
 # Statuses worth trying again: the request may succeed later without any change on our side.
@@ -188,15 +189,24 @@ def send(
         if not any(name.lower() == "content-type" for name in request_headers):
             request_headers["Content-Type"] = "application/json"
     shown_url = safe_url(url)
+    # Traces get no query string: APIs put keys there.
+    traced = {
+        "http.request.method": method,
+        "url.full": urlunsplit(urlsplit(shown_url)._replace(query="", fragment="")),
+    }
 
     for attempt in range(1, policy.attempts + 1):
         last = attempt == policy.attempts
         if before_attempt is not None:
             before_attempt(attempt)
         try:
-            response = session.request(
-                method, url, headers=request_headers, data=data, timeout=timeout, auth=auth
-            )
+            with telemetry.span(
+                f"HTTP {method}", **traced, **{"http.request.resend_count": attempt - 1}
+            ) as span:
+                response = session.request(
+                    method, url, headers=request_headers, data=data, timeout=timeout, auth=auth
+                )
+                span.set_attribute("http.response.status_code", response.status_code)
         except requests.exceptions.SSLError as error:
             # A certificate problem does not fix itself between two attempts.
             raise StepError(
@@ -263,6 +273,7 @@ def _wait(
 ) -> None:
     if on_retry is not None:
         on_retry(attempt, delay, reason)
+    telemetry.count("http_retry")
     if delay > 0:
         sleep(delay)
 

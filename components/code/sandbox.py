@@ -29,6 +29,7 @@ from typing import Any
 
 import orjson
 
+from components import telemetry
 from components.code.restricted import LOG_LIMIT_BYTES
 
 DEFAULT_POOL_SIZE = 1
@@ -331,6 +332,7 @@ class SandboxPool:
             child.send(request)
         except _ChildGone:
             child.kill()
+            telemetry.count("sandbox_kill", reason="crash")
             return None
         try:
             loaded = child.read(wall)
@@ -339,6 +341,7 @@ class SandboxPool:
             return self._fail_rest(results, start, *self._death(child, error))
         if loaded is None:
             child.kill()
+            telemetry.count("sandbox_kill", reason="wall_time")
             message = f"time limit exceeded: the module-level code ran longer than {wall:g} s"
             return self._fail_rest(results, start, "time", message)
         if "fatal" in loaded or "loaded" not in loaded:
@@ -369,9 +372,11 @@ class SandboxPool:
             return MessageResult.failed(*self._death(child, error))
         except _LineTooLong:
             child.kill()
+            telemetry.count("sandbox_kill", reason="output")
             return MessageResult.failed("output", "output too large")
         if reply is None:
             child.kill()
+            telemetry.count("sandbox_kill", reason="wall_time")
             return MessageResult.failed(
                 "time",
                 f"time limit exceeded: no result within {wall:g} s (the sandbox was restarted)",
@@ -387,13 +392,19 @@ class SandboxPool:
         )
 
     def _death(self, child: _Child, error: Exception) -> tuple[str, str]:
-        """Why the child died, as a failure kind and message (it was killed and reaped)."""
+        """Why the child died, as a failure kind and message (it was killed and reaped);
+        counted as a sandbox kill."""
         code = child.process.returncode
         if code == -signal.SIGXCPU:  # RLIMIT_CPU: C code that never returned in time
+            telemetry.count("sandbox_kill", reason="cpu_time")
             cpu = self.limits.cpu_seconds
             return "time", f"time limit exceeded: more than {cpu:g} s of CPU (in C code)"
         if code == -signal.SIGSYS:  # the seccomp filter's kill action
+            telemetry.count("sandbox_kill", reason="violation")
             return "violation", "sandbox violation: a forbidden system call was attempted"
+        telemetry.count(
+            "sandbox_kill", reason="output" if isinstance(error, _LineTooLong) else "crash"
+        )
         return "crash", f"the sandbox process died ({error})"
 
     @staticmethod
