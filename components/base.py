@@ -151,6 +151,16 @@ class Action:
         """Release connections and processes; the engine calls it when the flow version retires."""
 
 
+@dataclass(frozen=True)
+class PartitionLag:
+    """How far a trigger is behind on one partition of its source: `lag` records past the
+    committed position (read but unfinished ones included), as Kafka tools count it."""
+
+    topic: str
+    partition: int
+    lag: int
+
+
 @dataclass
 class TriggerRecord:
     """One record read by a trigger: a message, or a decode error naming what was wrong."""
@@ -190,6 +200,11 @@ class Trigger:
     def keep_alive(self) -> None:
         """Called every few seconds while the platform holds a batch (a slow or failing step):
         keep the connection to the source alive without reading further. Default: nothing."""
+
+    def lag(self) -> list[PartitionLag]:
+        """The lag of each partition this trigger reads now, for monitoring; called every few
+        seconds. Best effort: an empty list when unknown. Default: nothing to report."""
+        return []
 
     def close(self) -> None:
         raise NotImplementedError

@@ -256,3 +256,12 @@ TRIBUTARY_SANDBOX_WALL_SECONDS = env_float("TRIBUTARY_SANDBOX_WALL_SECONDS", 5.0
 TRIBUTARY_EXECUTION_RETENTION_DAYS = env_int("TRIBUTARY_EXECUTION_RETENTION_DAYS", 14)
 # ...and beyond this many per flow (the newest are kept), so a busy flow cannot fill the disk.
 TRIBUTARY_EXECUTION_RETENTION_COUNT = env_int("TRIBUTARY_EXECUTION_RETENTION_COUNT", 1_000_000)
+# Seconds between a trigger runner's reports of its partitions' consumer lag (/metrics,
+# /stats/); each costs the broker a round trip per partition.
+TRIBUTARY_LAG_SECONDS = env_float("TRIBUTARY_LAG_SECONDS", 10.0)
+# OpenTelemetry tracing (flows.engine.tracing, docs/observability.md): on with TRIBUTARY_OTEL=1
+# or when an OTLP endpoint is set; needs the `otel` extra. The OTEL_* variables configure it.
+TRIBUTARY_OTEL = env_bool(
+    "TRIBUTARY_OTEL",
+    bool(env_str("OTEL_EXPORTER_OTLP_ENDPOINT") or env_str("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")),
+)

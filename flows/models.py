@@ -130,6 +130,8 @@ class Execution(models.Model):
     # A short text of the trigger message, for free-text search.
     summary = models.TextField(blank=True, default="")
     attempts = models.PositiveIntegerField(default=1)
+    # The OpenTelemetry trace of the message's batch (32 hex digits); null while tracing is off.
+    trace_id = models.CharField(max_length=32, null=True, blank=True)  # noqa: DJ001 (nullable: added to big tables cheaply)
 
     class Meta:
         ordering = ["-started_at", "-id"]

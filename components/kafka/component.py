@@ -28,6 +28,7 @@ from components.base import (
     Descriptor,
     Message,
     Outcome,
+    PartitionLag,
     Runtime,
     StepError,
     Trigger,
@@ -56,6 +57,8 @@ from components.kafka.schema import (
 )
 
 logger = logging.getLogger(__name__)
+# Bound of each broker round trip when measuring lag (the consumer loop waits for it).
+LAG_TIMEOUT_SECONDS = 2.0
 
 
 # --- trigger --------------------------------------------------------------------------------
@@ -216,6 +219,45 @@ class KafkaTrigger(Trigger):
             if assignment:
                 with contextlib.suppress(KafkaException):  # revoked meanwhile
                     consumer.resume(assignment)
+
+    def lag(self) -> list[PartitionLag]:
+        """Per assigned partition: the end of the partition minus the group's committed
+        offset (before the first commit: where the group starts, per `start_from`).
+
+        The end is the broker's high watermark, or the consumer's own position when that is
+        further (brokers answering per record batch, like Tansu, report the start of the last
+        batch). A round trip for the committed offsets and one per partition, each bounded
+        by LAG_TIMEOUT_SECONDS; [] when the broker does not answer in time.
+        """
+        consumer = self._require_open()
+        try:
+            assignment = consumer.assignment()
+            if not assignment:
+                return []
+            committed = consumer.committed(assignment, timeout=LAG_TIMEOUT_SECONDS)
+            positions = {
+                (tp.topic, tp.partition): tp.offset for tp in consumer.position(assignment)
+            }
+            lags = []
+            for tp in committed:
+                low, high = consumer.get_watermark_offsets(
+                    TopicPartition(tp.topic, tp.partition),
+                    timeout=LAG_TIMEOUT_SECONDS,
+                    cached=False,
+                )
+                position = positions.get((tp.topic, tp.partition), -1)
+                end = max(int(high), position)
+                if tp.offset >= 0:
+                    done = tp.offset
+                elif self.client_config.properties.get("auto.offset.reset") == "latest":
+                    done = position if position >= 0 else end
+                else:
+                    done = int(low)
+                lags.append(PartitionLag(tp.topic, tp.partition, max(end - done, 0)))
+            return lags
+        except KafkaException as error:
+            logger.debug("kafka consumer %s: no lag: %s", self.group_id, kafka_reason(error))
+            return []
 
     def close(self) -> None:
         """Leave the group (its partitions move to the other members at once)."""

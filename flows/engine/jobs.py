@@ -57,6 +57,10 @@ class Job(TypedDict):
     attempt: int
     # When its runner dispatched it (epoch seconds): the time to the first step is queueing.
     sent_at: NotRequired[float]
+    # W3C traceparent of the batch's trace, while tracing is on (flows.engine.tracing).
+    trace: NotRequired[str]
+    # What its steps did so far, for /metrics (flows.engine.tally): node id -> measures.
+    tally: NotRequired[dict[str, dict[str, float]]]
 
 
 def done_key(batch_id: str) -> str:

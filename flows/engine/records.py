@@ -40,6 +40,7 @@ EXECUTION_COLUMNS = (
     "retry_input",
     "summary",
     "attempts",
+    "trace_id",
 )
 # What a re-run batch replaces (the message's own coordinates never change).
 EXECUTION_UPDATED = (
@@ -53,6 +54,7 @@ EXECUTION_UPDATED = (
     "retry_input",
     "summary",
     "attempts",
+    "trace_id",
 )
 STEP_COLUMNS = (
     "execution_id",
@@ -70,15 +72,18 @@ STEP_COLUMNS = (
 )
 
 
-def write_batch(flow_id: int, version_id: int, items: list[Item]) -> None:
+def write_batch(
+    flow_id: int, version_id: int, items: list[Item], trace_id: str | None = None
+) -> None:
     """Upsert one execution per item (keyed by trigger message) and replace its step records.
+    `trace_id`: the batch's OpenTelemetry trace, if traced.
 
     Idempotent: a batch written twice (after a retried task) leaves the same rows.
     """
     if not items:
         return
     finished = datetime.now(tz=UTC).timestamp()
-    rows = [_execution_row(flow_id, version_id, item, finished) for item in items]
+    rows = [_execution_row(flow_id, version_id, item, finished, trace_id) for item in items]
     keys = [item["key"] for item in items]
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.executemany(_upsert_sql(), rows)
@@ -133,7 +138,9 @@ def _naive_text() -> bool:
     return bool(connection.vendor == "sqlite")
 
 
-def _execution_row(flow_id: int, version_id: int, item: Item, finished: float) -> tuple[Any, ...]:
+def _execution_row(
+    flow_id: int, version_id: int, item: Item, finished: float, trace_id: str | None
+) -> tuple[Any, ...]:
     meta = item["meta"] or {}
     timestamp = meta.get("timestamp")
     key = meta.get("key")
@@ -155,6 +162,7 @@ def _execution_row(flow_id: int, version_id: int, item: Item, finished: float) -
         _json(item["retry_input"]) if item["error"] else None,
         item["summary"],
         item["attempts"],
+        trace_id,
     )
 
 

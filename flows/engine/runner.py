@@ -24,9 +24,9 @@ import redis
 from django.conf import settings
 from django.db import close_old_connections
 
-from components.base import StepError, Trigger, TriggerRecord
+from components.base import PartitionLag, StepError, Trigger, TriggerRecord
 from flows.choices import CONSUMING_STATUSES
-from flows.engine import instances, profiling
+from flows.engine import instances, lag, profiling, tally, tracing
 from flows.engine.jobs import Job, job_from_records
 from flows.engine.redis import get_redis, key
 from flows.engine.window import Batch, BatchWindow
@@ -74,6 +74,9 @@ class FlowConsumer(threading.Thread):
         self.retrying = False
         # When the consumer must next serve its group if it has not polled meanwhile.
         self.alive_at = 0.0
+        # When to publish the partitions' lag next, and what was published last.
+        self.lag_at = 0.0
+        self.lags: list[PartitionLag] = []
 
     def stop(self) -> None:
         self.stopping.set()
@@ -120,6 +123,7 @@ class FlowConsumer(threading.Thread):
             with contextlib.suppress(*TRANSIENT_ERRORS):
                 window.forget()
                 get_redis().hdel(consumers_key(), str(self.flow_id))
+                lag.forget(self.flow_id, self.lags)
             logger.info("flow %s: consumer closed", self.flow_id)
 
     def _consume(self, plan: Plan, trigger: Trigger, window: BatchWindow) -> None:
@@ -147,6 +151,7 @@ class FlowConsumer(threading.Thread):
         """One round: read a batch if there is room, collect answers, commit. False: the
         trigger failed for good and the flow is marked failed."""
         if window.accepts_more():
+            polled_at = time.time_ns()
             try:
                 with profiling.phase("consume"):
                     records = trigger.poll_batch()
@@ -159,8 +164,7 @@ class FlowConsumer(threading.Thread):
                 return True
             if records:
                 with profiling.phase("dispatch", len(records)):
-                    job = job_from_records(self.flow_id, self.version_id, plan, records)
-                    window.add(job, records)
+                    self._dispatch(plan, window, records, polled_at)
             self.alive_at = time.monotonic() + KEEP_ALIVE_SECONDS
             deferred = window.collect(0)
         else:
@@ -171,7 +175,37 @@ class FlowConsumer(threading.Thread):
                 trigger.keep_alive()
                 self.alive_at = time.monotonic() + KEEP_ALIVE_SECONDS
         self._settle(trigger, window, deferred)
+        self._report_lag(trigger)
         return True
+
+    def _dispatch(
+        self, plan: Plan, window: BatchWindow, records: list[TriggerRecord], polled_at: int
+    ) -> None:
+        """Hand the records to the workers as one job, which starts the batch's trace."""
+        attributes = {"tributary.flow_id": self.flow_id, "tributary.messages": len(records)}
+        with tracing.span("batch", attributes=attributes, start_ns=polled_at):
+            tracing.record("consume", polled_at, time.time_ns(), attributes=attributes)
+            job = job_from_records(self.flow_id, self.version_id, plan, records)
+            tally.count_trigger(job, plan.trigger.id, records)
+            trace = tracing.traceparent()
+            if trace:
+                job["trace"] = trace
+            window.add(job, records)
+
+    def _report_lag(self, trigger: Trigger) -> None:
+        """Every TRIBUTARY_LAG_SECONDS: publish the lag of the partitions read now."""
+        now = time.monotonic()
+        if now < self.lag_at:
+            return
+        self.lag_at = now + settings.TRIBUTARY_LAG_SECONDS
+        lags = trigger.lag()
+        if not lags:
+            return  # unknown for now (the broker slow to answer): the old entries expire
+        # Partitions a rebalance took away: their new owner publishes them.
+        held = {(now_held.topic, now_held.partition) for now_held in lags}
+        lag.forget(self.flow_id, [p for p in self.lags if (p.topic, p.partition) not in held])
+        lag.publish(self.flow_id, lags)
+        self.lags = lags
 
     def _drain(self, trigger: Trigger, window: BatchWindow) -> None:
         """Stopping: give the batches in flight a grace period to finish, committing those
@@ -193,7 +227,10 @@ class FlowConsumer(threading.Thread):
                 self.retrying = True
                 mark_retrying(self.flow_id, reason)
         for batch in window.pop_final():
-            with profiling.phase("commit", len(batch.records)):
+            with (
+                profiling.phase("commit", len(batch.records)),
+                tracing.span("commit", parent=batch.job.get("trace")),
+            ):
                 self._commit(trigger, batch.records)
             if self.retrying and not window.holding():
                 self.retrying = False

@@ -20,7 +20,16 @@ from django.conf import settings
 
 from components.base import Action, ConfigError, Outcome, StepError
 from flows.choices import StepStatus
-from flows.engine import dead_letters, instances, jobstore, ledger, profiling, records
+from flows.engine import (
+    dead_letters,
+    instances,
+    jobstore,
+    ledger,
+    profiling,
+    records,
+    tally,
+    tracing,
+)
 from flows.engine.clipping import clip, mask_text
 from flows.engine.jobs import Item, Job, StepRecordData
 from flows.engine.redis import get_redis
@@ -98,7 +107,17 @@ def run_job_step(job: Job) -> Job | None:
         ]
         step += 1
         if waiting:
-            deferral = _run_node(context, node, waiting, job)
+            attributes = {
+                "tributary.flow_id": context.flow_id,
+                "tributary.step": node.id,
+                "tributary.component": node.component,
+                "tributary.messages": len(waiting),
+                "tributary.attempt": job.get("attempt", 1),
+            }
+            with tracing.span(f"step {node.id}", parent=job.get("trace"), attributes=attributes):
+                if "trace" not in job and (trace := tracing.traceparent()):
+                    job["trace"] = trace  # a retry from the API: its first step starts a trace
+                deferral = _run_node(context, node, waiting, job)
             if deferral is not None:
                 defer_job(job, deferral, context)
                 return None
@@ -115,10 +134,12 @@ def finish_job(job: Job, context: VersionContext) -> None:
     Dead letters go out before the runner hears of it, so a crash in between re-runs the batch
     rather than committing failures that never reached the dead-letter topic.
     """
-    with profiling.phase("records", len(job["items"])):
-        records.write_batch(job["flow_id"], job["version_id"], job["items"])
-    with profiling.phase("dead letters"):
-        dead_letters.send_failures(context, job["items"])
+    with tracing.span("finish", parent=job.get("trace")):
+        with profiling.phase("records", len(job["items"])):
+            trace_id = tracing.trace_id(job.get("trace")) or None
+            records.write_batch(job["flow_id"], job["version_id"], job["items"], trace_id)
+        with profiling.phase("dead letters"):
+            dead_letters.send_failures(context, job["items"])
     _notify(job, {"state": "done"})
     jobstore.drop(job, len(context.plan.actions))
 
@@ -130,11 +151,14 @@ def defer_job(job: Job, deferral: Deferral, context: VersionContext) -> None:
 
 
 def _notify(job: Job, answer: dict[str, object]) -> None:
-    """Tell the batch's runner (on the list it waits on) how the batch ended."""
+    """Tell the batch's runner (on the list it waits on) how the batch ended, and count what
+    its steps did, in one round trip."""
+    pipe = get_redis().pipeline(transaction=False)
+    tally.queue_batch(pipe, job, finished=answer["state"] == "done")
     if job["notify"]:
-        pipe = get_redis().pipeline(transaction=False)
         pipe.rpush(job["notify"], orjson.dumps({"batch_id": job["batch_id"], **answer}))
         pipe.expire(job["notify"], 3600)
+    if len(pipe):
         pipe.execute()
 
 
@@ -194,16 +218,25 @@ def _run_node(
 ) -> Deferral | None:
     messages = [message for _, message in waiting]
     started = time.time()
-    with profiling.phase(f"step {node.component}", len(messages)):
+    counts = tally.StepCounts()
+    with (
+        profiling.phase(f"step {node.component}", len(messages)),
+        tally.stepping(tally.Stepping(context.flow_id, node.id, counts)),
+    ):
         outcomes = _outcomes(context, node, messages)
     deferral = _deferral(context, node, outcomes, job)
     if deferral is not None:
+        # Only the retries count: the batch's next attempt counts the rest.
+        transient = sum(1 for o in outcomes if o.error is not None and o.error.retryable)
+        counts.retried("batch", transient)
+        tally.add(job, node.id, counts)
         return deferral
     elapsed_ms = (time.time() - started) * 1000
     fresh = sum(1 for o in outcomes if not o.skipped) or 1
     children = context.plan.children.get(node.id, [])
     for (item, message), outcome in zip(waiting, outcomes, strict=True):
         duration = outcome.duration_ms if outcome.duration_ms is not None else elapsed_ms / fresh
+        counts.observe(outcome, duration)
         item["steps"].append(_step_record(context, node, message, outcome, started, duration))
         if outcome.error is not None:
             item["error"] = mask_text(outcome.error.message, context.secrets)
@@ -211,6 +244,7 @@ def _run_node(
             item["retry_input"] = message
             continue
         _route(item, message, outcome, children)
+    tally.add(job, node.id, counts)
     return None
 
 
@@ -290,7 +324,20 @@ def _outcomes(context: VersionContext, node: Node, messages: list[dict]) -> list
     if action is None:
         return [r or Outcome.failed(broken) for r in results]
 
+    # Delivery threads report to this step and continue its trace.
+    step, trace = tally.current(), tracing.traceparent()
+
     def deliver(part: list[int]) -> None:
+        if node.descriptor.delivers:
+            with (
+                tally.stepping(step),
+                tracing.span("deliver", parent=trace, attributes={"tributary.messages": len(part)}),
+            ):
+                send_part(part)
+        else:
+            send_part(part)
+
+    def send_part(part: list[int]) -> None:
         part_ids = [ids[i] for i in part]
         if node.descriptor.delivers:
             ledger.begin_delivery(context.flow_id, context.version_id, node.id, part_ids)
