@@ -1,4 +1,5 @@
-"""`/metrics` in the Prometheus text format, computed from the execution records."""
+"""`/metrics` in the Prometheus text format: from the execution records, and from the
+counters the engine keeps in Redis (flows.engine_metrics). The list: docs/observability.md."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from django.http import HttpRequest, HttpResponse
 from flows.choices import FlowStatus
 from flows.engine import dead_letters, ledger
 from flows.engine.redis import get_redis
+from flows.engine_metrics import engine_metrics
 from flows.models import Execution, Flow, StepRecord
 
 
@@ -43,6 +45,7 @@ def metrics_view(request: HttpRequest) -> HttpResponse:
     lines += _flow_status(flows)
     lines += _step_durations(names)
     lines += _redis_counters(names)
+    lines += engine_metrics(names)
     return HttpResponse("\n".join(lines) + "\n", content_type="text/plain; version=0.0.4")
 
 
@@ -71,16 +74,17 @@ def _quantile(ordered: list[float], q: float) -> float:
 
 
 def _step_durations(names: dict[int, str]) -> list[str]:
-    """A Prometheus summary per flow and node over the flow's last STEP_SAMPLE step records.
+    """A Prometheus summary per flow and step over the flow's last STEP_SAMPLE step records
+    (the all-time histogram is tributary_step_duration_seconds).
 
     One query per flow: the step records of its newest STEP_SAMPLE executions (by the
     flow/started_at index, each has at least one step), newest first, cut at STEP_SAMPLE.
     `_count` and `_sum` cover that sample, so they can go down: use them for averages, not
     rate().
     """
-    metric = "tributary_step_duration_seconds"
+    metric = "tributary_step_recent_duration_seconds"
     lines = [
-        f"# HELP {metric} Step duration per flow and node, over the flow's last "
+        f"# HELP {metric} Step duration per flow and step, over the flow's last "
         f"{STEP_SAMPLE} step records.",
         f"# TYPE {metric} summary",
     ]
@@ -99,7 +103,7 @@ def _step_durations(names: dict[int, str]) -> list[str]:
                 durations[node_id].append(duration_ms / 1000)
         flow = _label(flow_name)
         for node_id, values in sorted(durations.items()):
-            labels = f'flow_id="{flow_id}",flow="{flow}",node="{_label(node_id)}"'
+            labels = f'flow_id="{flow_id}",flow="{flow}",step="{_label(node_id)}"'
             values.sort()
             for q in QUANTILES:
                 lines.append(f'{metric}{{{labels},quantile="{q}"}} {_quantile(values, q)}')

@@ -224,6 +224,10 @@ def sample(
     return found[0] if found else None
 
 
+# The step duration summary over the newest records (the histogram is in test_observability).
+RECENT = "tributary_step_recent_duration_seconds"
+
+
 def test_metrics_keep_their_names_and_add_flow_status_and_step_durations(
     workspace: Workspace,
 ) -> None:
@@ -248,18 +252,16 @@ def test_metrics_keep_their_names_and_add_flow_status_and_step_durations(
     assert labels == {"flow_id": str(flow.id), "flow": 'Orders \\"EU\\"', "status": "running"}
     assert sample(samples, "tributary_flow_status", flow_id=str(stopped.id), status="stopped") == 1
 
-    node = {"flow_id": str(flow.id), "node": "transform"}
-    assert sample(samples, "tributary_step_duration_seconds_count", **node) == 100
-    assert sample(samples, "tributary_step_duration_seconds_sum", **node) == pytest.approx(
-        99 * 0.010 + 5.0
-    )
-    assert sample(samples, "tributary_step_duration_seconds", quantile="0.5", **node) == 0.01
-    assert sample(samples, "tributary_step_duration_seconds", quantile="0.99", **node) == 0.01
-    bloomreach = {"flow_id": str(flow.id), "node": "bloomreach"}
-    assert sample(samples, "tributary_step_duration_seconds_count", **bloomreach) == 99
-    assert sample(samples, "tributary_step_duration_seconds", quantile="0.5", **bloomreach) == 0.1
+    node = {"flow_id": str(flow.id), "step": "transform"}
+    assert sample(samples, f"{RECENT}_count", **node) == 100
+    assert sample(samples, f"{RECENT}_sum", **node) == pytest.approx(99 * 0.010 + 5.0)
+    assert sample(samples, RECENT, quantile="0.5", **node) == 0.01
+    assert sample(samples, RECENT, quantile="0.99", **node) == 0.01
+    bloomreach = {"flow_id": str(flow.id), "step": "bloomreach"}
+    assert sample(samples, f"{RECENT}_count", **bloomreach) == 99
+    assert sample(samples, RECENT, quantile="0.5", **bloomreach) == 0.1
     # A flow without records has no duration samples.
-    assert sample(samples, "tributary_step_duration_seconds_count", flow_id=str(stopped.id)) is None
+    assert sample(samples, f"{RECENT}_count", flow_id=str(stopped.id)) is None
 
 
 def test_step_durations_cover_only_the_last_thousand_step_records(workspace: Workspace) -> None:
@@ -274,9 +276,9 @@ def test_step_durations_cover_only_the_last_thousand_step_records(workspace: Wor
         flow, [now - timedelta(seconds=i) for i in range(1000)], steps=(("transform", 1.0),)
     )
     samples = scrape()
-    node = {"flow_id": str(flow.id), "node": "transform"}
-    assert sample(samples, "tributary_step_duration_seconds_count", **node) == 1000
-    assert sample(samples, "tributary_step_duration_seconds", quantile="0.99", **node) == 0.001
+    node = {"flow_id": str(flow.id), "step": "transform"}
+    assert sample(samples, f"{RECENT}_count", **node) == 1000
+    assert sample(samples, RECENT, quantile="0.99", **node) == 0.001
 
 
 def test_metrics_cost_a_bounded_number_of_queries_for_ten_busy_flows(
@@ -290,7 +292,7 @@ def test_metrics_cost_a_bounded_number_of_queries_for_ten_busy_flows(
         add_executions(flow, [now - timedelta(seconds=i) for i in range(600)])
     with django_assert_max_num_queries(10 + 6):
         samples = scrape()
-    assert len([s for s in samples if s[0] == "tributary_step_duration_seconds_count"]) == 20
+    assert len([s for s in samples if s[0] == f"{RECENT}_count"]) == 20
 
 
 # --- Retention -----------------------------------------------------------------------------

@@ -249,6 +249,7 @@ class ExecutionSerializer(ModelSerializer):
             "failed_node",
             "summary",
             "attempts",
+            "trace_id",
         ]
 
 
@@ -468,6 +469,12 @@ class PercentilesSerializer(serializers.Serializer[Any]):
     p99 = serializers.FloatField(allow_null=True)
 
 
+class PartitionLagSerializer(serializers.Serializer[Any]):
+    topic = serializers.CharField()
+    partition = serializers.IntegerField()
+    lag = serializers.IntegerField(help_text="Records after the group's committed offset.")
+
+
 class StatsSerializer(CountsSerializer):
     window_seconds = serializers.IntegerField()
     filtered = serializers.IntegerField()
@@ -481,6 +488,11 @@ class StatsSerializer(CountsSerializer):
     )
     dead_lettered = serializers.IntegerField(
         help_text="Messages produced to the flow's dead-letter topic, since it was created."
+    )
+    consumer_lag = PartitionLagSerializer(
+        many=True,
+        help_text="Per partition the flow reads, as its trigger runner last reported it "
+        "(every TRIBUTARY_LAG_SECONDS); empty while the flow is not consuming.",
     )
 
 

@@ -12,7 +12,7 @@ from django.db.models import Count, QuerySet
 from django.utils import timezone
 
 from flows.choices import ExecutionStatus
-from flows.engine import dead_letters, ledger
+from flows.engine import dead_letters, lag, ledger
 from flows.engine.jobs import Item, Job, StepRecordData, new_item
 from flows.errors import ServiceError
 from flows.graph import plan_for
@@ -178,6 +178,11 @@ def flow_stats(flow: Flow, window_seconds: int = 3600) -> dict[str, Any]:
         # Since the flow's creation, not over the window: rare events worth seeing.
         "duplicates": ledger.duplicates(flow.id),
         "dead_lettered": dead_letters.dead_lettered(flow.id),
+        # Now, as the trigger runners last reported it (empty while the flow is not consuming).
+        "consumer_lag": [
+            {"topic": entry.topic, "partition": entry.partition, "lag": entry.lag}
+            for entry in lag.read(flow.id)
+        ],
         "rates_per_second": {
             "in": round(total / window_seconds, 3),
             "out": round(succeeded / window_seconds, 3),
