@@ -26,6 +26,7 @@ import type {
   Session,
   Throughput,
 } from "./types";
+import type { FlowStorageReport, GraphDiff, PruneRequest, PruneResult } from "./types";
 
 export * from "./types";
 
@@ -187,6 +188,9 @@ export const api = {
     ),
   restoreVersion: (id: number, number: number) =>
     request<Flow>(`/flows/${id}/versions/${number}/restore/`, { method: "POST" }),
+  /** What changed from version `number` to version `other`, or to the draft as saved. */
+  diffVersions: (id: number, number: number, other: number | "draft", signal?: AbortSignal) =>
+    request<GraphDiff>(`/flows/${id}/versions/${number}/diff/${other}/`, { signal }),
   startFlow: (id: number) => request<Flow>(`/flows/${id}/start/`, { method: "POST" }),
   stopFlow: (id: number) => request<Flow>(`/flows/${id}/stop/`, { method: "POST" }),
   flowStats: (id: number, window = 3600) =>
@@ -214,6 +218,12 @@ export const api = {
   /** Retry every failed execution of the flow that matches the filters. */
   retryFailedExecutions: (flowId: number, filters: BulkRetryFilters = {}) =>
     request<BulkRetryResult>(`/flows/${flowId}/executions/retry/`, { method: "POST", body: filters }),
+
+  // Storage (workspace owners and staff)
+  getStorage: (workspace?: number | null, signal?: AbortSignal) =>
+    request<FlowStorageReport>("/storage/", { query: { workspace }, signal }),
+  pruneFlow: (id: number, body: PruneRequest) =>
+    request<PruneResult>(`/flows/${id}/prune/`, { method: "POST", body }),
 
   // Code
   runCode: (code: string, message: SampleMessage) =>

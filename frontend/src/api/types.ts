@@ -310,3 +310,63 @@ export interface FlowTemplateDetail extends FlowTemplate {
   transform_node: string | null;
   samples: TemplateSample[];
 }
+
+/** `GET /flows/{id}/versions/{n}/diff/{m|draft}/`: what changed from version n to m (or the draft). */
+export interface GraphDiff {
+  nodes: {
+    added: string[];
+    removed: string[];
+    /** Fields as dotted paths: "config.url", "retry.attempts", "credential", "position". */
+    changed: { id: string; fields: string[] }[];
+  };
+  edges: { added: GraphEdge[]; removed: GraphEdge[] };
+  /** Dotted paths under the graph's `settings`. */
+  settings_changed: string[];
+}
+
+/** Approximate bytes of stored execution records: characters of their JSON and error texts. */
+export interface StorageBytes {
+  inputs: number;
+  outputs: number;
+  logs: number;
+  errors: number;
+  total: number;
+}
+
+export interface FlowRetention {
+  /** Executions older than this are deleted. */
+  days: number;
+  /** True: the server's default; false: the flow's own retention_days. */
+  default_days: boolean;
+  /** Only the newest this many are kept. */
+  max_executions: number;
+}
+
+/** One flow of `GET /storage/`. */
+export interface FlowStorage {
+  id: number;
+  name: string;
+  workspace: number;
+  workspace_name: string;
+  executions: number;
+  step_records: number;
+  bytes: StorageBytes;
+  oldest_execution: string | null;
+  newest_execution: string | null;
+  retention: FlowRetention;
+}
+
+/** `GET /storage/?workspace=`: workspace owners (and staff) only. */
+export interface FlowStorageReport {
+  /** Biggest first. */
+  flows: FlowStorage[];
+  totals: { flows: number; executions: number; step_records: number; bytes: StorageBytes };
+  defaults: { retention_days: number; max_executions: number };
+}
+
+/** `POST /flows/{id}/prune/`: delete executions older than N days, or all of them. */
+export type PruneRequest = { older_than_days: number } | { all: true };
+
+export interface PruneResult {
+  deleted: number;
+}

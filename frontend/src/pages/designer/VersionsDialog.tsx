@@ -1,4 +1,7 @@
-/** Published versions: view one (read-only canvas or its JSON) or restore it into the draft. */
+/**
+ * Published versions: view one (read-only canvas or its JSON), compare two of them or one with
+ * the draft, or restore one into the draft.
+ */
 import { useEffect, useState } from "react";
 import { api, type ComponentDescriptor, type Flow, type FlowVersion } from "../../api/client";
 import { FlowCanvas } from "../../components/canvas/FlowCanvas";
@@ -8,6 +11,8 @@ import { EmptyState, ErrorBanner, Spinner } from "../../components/ui/EmptyState
 import { formatDateTime } from "../../lib/format";
 import { normalizeGraph } from "../../lib/graph";
 import { indexProblems } from "../../lib/graphErrors";
+import { useFlowDocument } from "../../stores/flowDocument";
+import { VersionDiffView, type DiffTarget } from "./VersionDiffView";
 
 const NO_PROBLEMS = indexProblems([]);
 
@@ -27,6 +32,13 @@ export function VersionsDialog({
   const [viewing, setViewing] = useState<FlowVersion | null>(null);
   const [asJson, setAsJson] = useState(false);
   const [restoring, setRestoring] = useState<FlowVersion | null>(null);
+  const [comparing, setComparing] = useState<{ from: number; to: DiffTarget } | null>(null);
+
+  // The comparison with the draft is made by the server: send the designer's pending edits first.
+  const saveDraft = async () => {
+    const draft = useFlowDocument.getState();
+    if (draft.flowId === flow.id) await draft.saveNow();
+  };
 
   const load = () => {
     setError(null);
@@ -49,9 +61,27 @@ export function VersionsDialog({
     );
   }
 
+  const title = comparing ? "Compare versions" : viewing ? `Version ${viewing.number}` : "Versions";
   return (
-    <Dialog title={viewing ? `Version ${viewing.number}` : "Versions"} onClose={onClose} size={viewing ? "large" : "medium"}>
-      {viewing ? (
+    <Dialog title={title} onClose={onClose} size={viewing || comparing ? "large" : "medium"}>
+      {comparing && versions ? (
+        <div className="version-view">
+          <div className="version-view-bar">
+            <button type="button" className="button button-small" onClick={() => setComparing(null)}>
+              ← All versions
+            </button>
+          </div>
+          <VersionDiffView
+            key={`${comparing.from}:${comparing.to}`}
+            flowId={flow.id}
+            versions={versions}
+            descriptors={descriptors}
+            initialFrom={comparing.from}
+            initialTo={comparing.to}
+            prepareDraft={saveDraft}
+          />
+        </div>
+      ) : viewing ? (
         <div className="version-view">
           <div className="version-view-bar">
             <button type="button" className="button button-small" onClick={() => setViewing(null)}>
@@ -66,6 +96,16 @@ export function VersionsDialog({
               </button>
             </div>
             <span className="muted">Published {formatDateTime(viewing.created_at)} · read-only</span>
+            <button
+              type="button"
+              className="button button-small"
+              onClick={() => {
+                setComparing({ from: viewing.number, to: "draft" });
+                setViewing(null);
+              }}
+            >
+              Compare with draft
+            </button>
             <button type="button" className="button button-small" onClick={() => setRestoring(viewing)}>
               Restore
             </button>
@@ -119,6 +159,15 @@ export function VersionsDialog({
 <div className="row-actions">
                   <button type="button" className="button button-small" onClick={() => setViewing(version)} aria-describedby={`version-${version.id}`}>
                     View
+                  </button>
+                  <button
+                    type="button"
+                    className="button button-small"
+                    onClick={() => setComparing({ from: version.number, to: "draft" })}
+                    aria-describedby={`version-${version.id}`}
+                    title="Compare with the draft or another version"
+                  >
+                    Compare
                   </button>
                   <button type="button" className="button button-small" onClick={() => setRestoring(version)} aria-describedby={`version-${version.id}`}>
                     Restore
