@@ -1,10 +1,11 @@
 /**
  * "Run test": the code against one sample message in the server's sandbox, with the input on
  * the left and output, printed lines and errors on the right. Samples are typed as JSON, taken
- * from recent executions (the trigger step's output) or fetched from the trigger's topic.
+ * from recent executions (the trigger step's output), fetched from the trigger's topic or taken
+ * from a template of the gallery.
  */
 import { useId, useState } from "react";
-import { api, ApiError, type Execution, type JSONValue, type SampleMessage } from "../../api/client";
+import { api, ApiError, type Execution, type FlowTemplate, type JSONValue, type SampleMessage } from "../../api/client";
 import { formatTime } from "../../lib/format";
 import { DEFAULT_SAMPLE, messageFrom, parseSample, sampleText } from "../../lib/samples";
 import { millisecondTimestamps } from "../../lib/timestamps";
@@ -45,6 +46,8 @@ export function CodeTestPanel({
   const [fetched, setFetched] = useState<SampleMessage[]>([]);
   const [fetching, setFetching] = useState(false);
   const [sourceNote, setSourceNote] = useState<string | null>(null);
+  const [templates, setTemplates] = useState<FlowTemplate[] | null>(null);
+  const [templatesState, setTemplatesState] = useState<"idle" | "loading" | "error">("idle");
 
   const setSample = (text: string) => {
     remembered.set(nodeKey, text);
@@ -128,6 +131,35 @@ export function CodeTestPanel({
     }
   };
 
+  const loadTemplates = async () => {
+    if (templatesState === "loading") return;
+    setTemplatesState("loading");
+    try {
+      setTemplates(await api.listTemplates());
+      setTemplatesState("idle");
+    } catch {
+      setTemplatesState("error");
+    }
+  };
+
+  /** The gallery's sample messages for a template, offered like fetched ones. */
+  const pickTemplate = async (slug: string) => {
+    setSampleError(null);
+    try {
+      const detail = await api.getTemplate(slug);
+      const messages = detail.samples.map((s) => s.message);
+      setFetched(messages);
+      if (messages[0]) {
+        setSample(sampleText(messages[0]));
+        setSourceNote(`${messages.length} sample${messages.length === 1 ? "" : "s"} of the template "${detail.title}"; showing the first.`);
+      } else {
+        setSourceNote(`The template "${detail.title}" has no samples.`);
+      }
+    } catch (error) {
+      setSampleError(`Could not load the template's samples: ${error instanceof Error ? error.message : String(error)}`);
+    }
+  };
+
   const warnings = result?.kind === "ok" ? millisecondTimestamps(result.output) : [];
   const logs = result?.kind === "ok" ? result.logs : result?.kind === "error" ? result.failure.logs : [];
 
@@ -157,6 +189,22 @@ export function CodeTestPanel({
           <button type="button" className="button button-small" onClick={() => void fetchSamples()} disabled={fetching || flowId === null}>
             <Icon name="download" size={14} /> {fetching ? "Fetching…" : "Fetch samples"}
           </button>
+          <select
+            aria-label="Template samples"
+            value=""
+            onFocus={() => templates === null && void loadTemplates()}
+            onMouseDown={() => templates === null && void loadTemplates()}
+            onChange={(e) => e.target.value && void pickTemplate(e.target.value)}
+          >
+            <option value="">
+              {templatesState === "loading" ? "Loading…" : templatesState === "error" ? "Could not load templates" : "Sample from a template…"}
+            </option>
+            {templates?.map((template) => (
+              <option key={template.slug} value={template.slug}>
+                {template.title}
+              </option>
+            ))}
+          </select>
           {fetched.length > 1 && (
             <select
               aria-label="Fetched samples"
