@@ -28,7 +28,8 @@ WORKDIR /app
 
 # Dependencies first, so a code change does not reinstall them.
 COPY pyproject.toml ./
-RUN pip install uv && uv pip install --system -r pyproject.toml
+# The otel extra: tracing is off until OTEL_EXPORTER_OTLP_ENDPOINT is set.
+RUN pip install uv && uv pip install --system -r pyproject.toml --extra otel
 
 # The code, listed explicitly so local state (.venv, var/, staticfiles/, node_modules, .git)
 # never ends up in the image.
