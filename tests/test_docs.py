@@ -103,7 +103,7 @@ KINDS: dict[str, tuple[frozenset[str] | None, frozenset[str], frozenset[str]]] =
     "shell": (SHELL, frozenset({"expect"}), frozenset()),
     "data": (DATA, frozenset(), frozenset()),
     "env": (ENV, frozenset(), frozenset()),
-    "skip": (None, frozenset({"reason"}), frozenset({"reason"})),
+    "skip": (None, frozenset({"reason"}), frozenset()),  # reason: checked below
 }
 
 FENCE = re.compile(r"^(?P<indent>[ \t]*)(?P<fence>`{3,}|~{3,})(?P<info>.*)$")
@@ -277,9 +277,9 @@ def block_problems(block: Block, before: Block | None, after: Block | None) -> l
         ]
     if action == "text":
         return []
-    langs, allowed, required = KINDS.get(action, (None, frozenset(), frozenset()))
     if action not in KINDS:
         return [f"{where}: unknown sample kind {action!r} (known: {', '.join(KINDS)})"]
+    langs, allowed, required = KINDS[action]
     problems = []
     if langs is not None and block.lang not in langs:
         problems.append(f"{where}: a {action} sample must be one of ```{'/'.join(sorted(langs))}")
@@ -287,10 +287,9 @@ def block_problems(block: Block, before: Block | None, after: Block | None) -> l
         problems.append(f"{where}: unknown attribute(s) {', '.join(sorted(unknown))}")
     if missing := required - set(block.attrs):
         problems.append(f"{where}: {action} needs {', '.join(sorted(missing))}")
-    if action == "skip" and not (
-        isinstance(block.attrs.get("reason"), str) and block.attrs["reason"].strip()
-    ):
-        problems.append(f"{where}: a skipped sample needs a reason")
+    reason = block.attrs.get("reason", "")
+    if action == "skip" and not (isinstance(reason, str) and reason.strip()):
+        problems.append(f'{where}: say why the sample is skipped: reason="..."')
     if action == "message" and (after is None or after.action != "transform"):
         problems.append(f"{where}: a message sample must be followed by a transform sample")
     if action == "output" and (before is None or before.action != "transform"):
