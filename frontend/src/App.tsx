@@ -5,9 +5,11 @@ import { EmptyState, ErrorBanner, Spinner } from "./components/ui/EmptyState";
 import { Icon } from "./components/ui/Icon";
 import { Link } from "./components/ui/Link";
 import { Toasts } from "./components/ui/Toasts";
+import { canSeeStorage } from "./lib/storage";
 import { CredentialsPage } from "./pages/CredentialsPage";
 import { FlowsListPage } from "./pages/FlowsListPage";
 import { LoginPage } from "./pages/LoginPage";
+import { StoragePage } from "./pages/StoragePage";
 import { navigate, useRoute, type Route } from "./router";
 import { useSession } from "./stores/session";
 import { notify } from "./stores/toasts";
@@ -17,7 +19,9 @@ const FlowDesignerPage = lazy(() => import("./pages/designer/FlowDesignerPage").
 
 function TopBar({ route }: { route: Route }) {
   const { user, workspaces, workspaceId, setWorkspace, logout } = useSession();
-  const section = route.name === "credentials" ? "credentials" : "flows";
+  const section = route.name === "credentials" || route.name === "storage" ? route.name : "flows";
+  // Storage is an administrator's page: the workspace's owners and staff.
+  const showStorage = canSeeStorage(user, workspaces.find((w) => w.id === workspaceId));
   return (
     <header className="topbar">
       <Link href="/flows" className="brand" aria-label="Tributary home">
@@ -36,6 +40,11 @@ function TopBar({ route }: { route: Route }) {
         <Link href="/credentials" className="topnav-link" aria-current={section === "credentials" ? "page" : undefined}>
           <Icon name="key" /> Credentials
         </Link>
+        {showStorage && (
+          <Link href="/storage" className="topnav-link" aria-current={section === "storage" ? "page" : undefined}>
+            <Icon name="box" /> Storage
+          </Link>
+        )}
       </nav>
       <div className="topbar-right">
         {workspaces.length > 1 ? (
@@ -78,6 +87,8 @@ function Page({ route }: { route: Route }) {
       return <FlowsListPage />;
     case "credentials":
       return <CredentialsPage />;
+    case "storage":
+      return <StoragePage />;
     case "designer":
       return (
         <Suspense fallback={<Spinner label="Opening the designer…" />}>
@@ -120,6 +131,7 @@ export function App() {
     const names: Record<Route["name"], string> = {
       flows: "Flows",
       credentials: "Credentials",
+      storage: "Storage",
       designer: "Flow",
       login: "Log in",
       notFound: "Not found",

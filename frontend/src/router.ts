@@ -8,6 +8,7 @@ export type Route =
   | { name: "flows" }
   | { name: "designer"; flowId: number; tab: "designer" | "executions"; executionId: number | null }
   | { name: "credentials" }
+  | { name: "storage" }
   | { name: "login" }
   | { name: "notFound"; path: string };
 
@@ -15,6 +16,7 @@ export function matchRoute(pathname: string): Route {
   const path = pathname.replace(/\/+$/, "") || "/";
   if (path === "/" || path === "/flows") return { name: "flows" };
   if (path === "/credentials") return { name: "credentials" };
+  if (path === "/storage") return { name: "storage" };
   if (path === "/login") return { name: "login" };
   const designer = /^\/flows\/(\d+)(?:\/(executions)(?:\/(\d+))?)?$/.exec(path);
   if (designer) {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { formatCount, formatDuration, formatRate, formatTime, relativeTime } from "./format";
+import { formatBytes, formatCount, formatDuration, formatRate, formatTime, relativeTime } from "./format";
 
 describe("format", () => {
   it("formats durations", () => {
@@ -34,5 +34,17 @@ describe("format", () => {
     expect(formatRate(0)).toBe("0/s");
     expect(formatRate(0.05)).toBe("3.0/min");
     expect(formatRate(2.25)).toBe("2.3/s");
+  });
+});
+
+describe("formatBytes", () => {
+  it("counts in powers of 1,024 with one decimal below ten", () => {
+    expect(formatBytes(null)).toBe("—");
+    expect(formatBytes(0)).toBe("0 B");
+    expect(formatBytes(1023)).toBe("1023 B");
+    expect(formatBytes(1536)).toBe("1.5 KB");
+    expect(formatBytes(12 * 1024 + 300)).toBe("12 KB");
+    expect(formatBytes(3.4 * 1024 ** 2)).toBe("3.4 MB");
+    expect(formatBytes(5 * 1024 ** 5)).toBe("5120 TB");
   });
 });

@@ -64,3 +64,18 @@ export function formatRate(perSecond: number): string {
   if (perSecond < 10) return `${perSecond.toFixed(1)}/s`;
   return `${Math.round(perSecond)}/s`;
 }
+
+const BYTE_UNITS = ["KB", "MB", "GB", "TB"];
+
+/** `512 B`, `1.5 KB`, `12 KB`, `3.4 MB` (powers of 1,024, as operating systems mostly show). */
+export function formatBytes(bytes: number | null | undefined): string {
+  if (bytes === null || bytes === undefined || Number.isNaN(bytes)) return "—";
+  if (bytes < 1024) return `${Math.round(bytes)} B`;
+  let value = bytes / 1024;
+  let unit = 0;
+  while (value >= 1024 && unit < BYTE_UNITS.length - 1) {
+    value /= 1024;
+    unit++;
+  }
+  return `${value < 10 ? value.toFixed(1) : Math.round(value)} ${BYTE_UNITS[unit]}`;
+}
