@@ -55,14 +55,13 @@ pytest: setup
 SLOW_TESTS := tests/faults tests/test_bench.py
 
 # The suite again on PostgreSQL (the production database) when a server answers at
-# TEST_POSTGRES_URL; on a laptop without one this step says so and passes. Left out: tests
-# that never touch the database (components, sandbox attacks, deployment files) and those
-# whose database work is plain ORM reads and writes already covered here by the API tests
-# (browser, permission matrix, schema fuzzing); they run once, on SQLite.
+# TEST_POSTGRES_URL; on a laptop without one this step says so and passes. Every test that
+# uses the database runs in both passes. Left out: the tests that never touch it
+# (components, sandbox attacks, deployment files; pytest-django refuses them a connection,
+# so they would run identically twice) and the benchmark smoke test, which runs once.
 TEST_POSTGRES_URL ?= postgres://postgres@127.0.0.1:5432/test
 DB_FREE_TESTS := tests/components tests/test_services.py tests/test_deploy.py \
 	tests/security/test_attacks.py tests/security/test_inner_walls.py tests/security/test_policy.py \
-	tests/browser tests/security/test_api_permissions.py tests/security/test_schemathesis.py \
 	tests/test_bench.py
 POSTGRES_PASS = if $(PY) -c 'import psycopg, sys; psycopg.connect(sys.argv[1], connect_timeout=2).close()' \
 	    '$(TEST_POSTGRES_URL)' 2>/dev/null; then \
