@@ -1,0 +1,120 @@
+"""Execution records written in bulk (flows.engine.records), on SQLite and on PostgreSQL: the
+same rows whichever way they go in (multi-row upserts or arrays, executemany or COPY)."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pytest
+
+from flows.engine.jobs import Item, StepRecordData
+from flows.engine.records import UPSERT_CHUNK, write_batch
+from flows.models import Execution, Flow, FlowVersion, StepRecord, Workspace
+from tests.factories import chain, code_node, kafka_node
+
+# Characters that need escaping somewhere: SQL quotes, COPY's backslash, tab and newline,
+# array literal braces, commas and double quotes, and text beyond ASCII.
+AWKWARD = 'it\'s "quoted", {braced}, back\\slash\ttab\nnew line, ünïcødé 🚀'
+
+
+@pytest.fixture
+def version(workspace: Workspace) -> FlowVersion:
+    graph = chain(kafka_node(), code_node())
+    flow = Flow.objects.create(workspace=workspace, name="Records", graph=graph)
+    return FlowVersion.objects.create(flow=flow, number=1, graph=graph)
+
+
+def step(
+    node_id: str, output: Any, *, error: str = "", logs: list[str] | None = None
+) -> StepRecordData:
+    return {
+        "node_id": node_id,
+        "component": "code",
+        "status": "failed" if error else "succeeded",
+        "started_at": time.time(),
+        "duration_ms": 0.25,
+        "input": {"text": AWKWARD},
+        "output": output,
+        "logs": logs or [],
+        "error": error,
+        "error_details": {"line": 3} if error else None,
+    }
+
+
+def item(offset: int, steps: list[StepRecordData], *, error: str = "") -> Item:
+    return {
+        "key": f"v1:events:0:{offset}",
+        "meta": {
+            "topic": "events",
+            "partition": 0,
+            "offset": offset,
+            "key": AWKWARD if offset % 2 else None,
+            "timestamp": 1764000000001 + offset,
+        },
+        "summary": AWKWARD,
+        "started_at": time.time(),
+        "pending": {},
+        "steps": steps,
+        "error": error,
+        "failed_node": "transform" if error else "",
+        "retry_input": {"body": {"text": AWKWARD}} if error else None,
+        "reached_end": not error,
+        "attempts": 1,
+    }
+
+
+@pytest.mark.django_db
+def test_a_batch_is_written_with_every_value_intact(version: FlowVersion) -> None:
+    items = [
+        item(0, [step("in", {"body": 1}), step("transform", [{"n": 1}], logs=[AWKWARD])]),
+        item(1, [step("in", None), step("transform", None, error=AWKWARD)], error=AWKWARD),
+    ]
+    write_batch(version.flow_id, version.id, items, trace_id="ab" * 16)
+
+    ok, failed = Execution.objects.filter(flow=version.flow).order_by("offset")
+    assert (ok.status, failed.status) == ("succeeded", "failed")
+    assert ok.message_key is None and failed.message_key == AWKWARD
+    assert ok.summary == AWKWARD and failed.error == AWKWARD
+    assert failed.retry_input == {"body": {"text": AWKWARD}} and ok.retry_input is None
+    assert ok.message_timestamp is not None and ok.message_timestamp.timestamp() == 1764000000.001
+    assert ok.trace_id == "ab" * 16
+    steps = list(StepRecord.objects.filter(execution=ok).order_by("position"))
+    assert [s.node_id for s in steps] == ["in", "transform"]
+    assert steps[1].input == {"text": AWKWARD} and steps[1].logs == [AWKWARD]
+    assert steps[1].output == [{"n": 1}]
+    broken = StepRecord.objects.get(execution=failed, position=1)
+    assert broken.error == AWKWARD and broken.error_details == {"line": 3}
+    assert broken.output is None
+
+
+@pytest.mark.django_db
+def test_a_batch_written_again_replaces_its_records(version: FlowVersion) -> None:
+    first = [
+        item(n, [step("in", n), step("transform", None, error="boom")], error="boom")
+        for n in range(3)
+    ]
+    write_batch(version.flow_id, version.id, first)
+    ids = dict(Execution.objects.values_list("key", "id"))
+
+    again = [item(n, [step("in", n), step("transform", [n])]) for n in range(4)]
+    write_batch(version.flow_id, version.id, again)
+
+    executions = Execution.objects.filter(flow=version.flow)
+    assert executions.count() == 4
+    assert set(executions.values_list("status", flat=True)) == {"succeeded"}
+    assert {k: v for k, v in executions.values_list("key", "id") if k in ids} == ids  # same rows
+    assert StepRecord.objects.filter(execution__flow=version.flow).count() == 8
+    assert not StepRecord.objects.filter(error="boom").exists()
+
+
+@pytest.mark.django_db
+def test_a_batch_larger_than_one_statement(version: FlowVersion) -> None:
+    count = UPSERT_CHUNK * 2 + 7
+    write_batch(version.flow_id, version.id, [item(n, [step("in", n)]) for n in range(count)])
+
+    assert Execution.objects.filter(flow=version.flow).count() == count
+    outputs = StepRecord.objects.filter(execution__flow=version.flow).values_list(
+        "output", flat=True
+    )
+    assert sorted(outputs) == list(range(count))
