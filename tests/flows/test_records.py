@@ -117,4 +117,4 @@ def test_a_batch_larger_than_one_statement(version: FlowVersion) -> None:
     outputs = StepRecord.objects.filter(execution__flow=version.flow).values_list(
         "output", flat=True
     )
-    assert sorted(outputs) == list(range(count))
+    assert sorted(int(output) for output in outputs) == list(range(count))
