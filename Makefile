@@ -52,7 +52,7 @@ pytest: setup
 	cat $(LANE_LOG); \
 	echo "main lane exit $$main, second lane exit $$second"; \
 	test $$main = 0 && test $$second = 0
-SLOW_TESTS := tests/faults tests/test_bench.py
+SLOW_TESTS := tests/faults
 
 # The suite again on PostgreSQL (the production database) when a server answers at
 # TEST_POSTGRES_URL; on a laptop without one this step says so and passes. Every test that
