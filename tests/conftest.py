@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -53,3 +54,15 @@ def viewer_api(workspace: Workspace) -> APIClient:
     client = APIClient()
     client.force_authenticate(victor)
     return client
+
+
+@pytest.fixture
+def eager_tasks() -> Iterator[None]:
+    """Celery tasks run where they are sent (in this thread) rather than in a worker."""
+    from config.celery import app
+
+    app.conf.task_always_eager = True
+    try:
+        yield
+    finally:
+        app.conf.task_always_eager = False

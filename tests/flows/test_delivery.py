@@ -4,7 +4,6 @@ the possible-duplicate count. The runner's side runs on real processes in tests/
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import orjson
@@ -223,18 +222,6 @@ def test_a_send_whose_earlier_attempt_left_no_answer_counts_as_a_possible_duplic
     assert run(new_job(flow, version_id, records(3)))["state"] == "done"
     assert len(scripted_server.requests) == 3
     assert stats_of(flow)["duplicates"] == 2
-
-
-@pytest.fixture
-def eager_tasks() -> Iterator[None]:
-    """Celery tasks run right here rather than in a worker."""
-    from config.celery import app
-
-    app.conf.task_always_eager = True
-    try:
-        yield
-    finally:
-        app.conf.task_always_eager = False
 
 
 @pytest.mark.usefixtures("eager_tasks")

@@ -52,18 +52,6 @@ def _fresh_counters() -> Iterator[None]:
     get_redis().delete(*names)
 
 
-@pytest.fixture
-def eager_tasks() -> Iterator[None]:
-    """Celery tasks run where they are sent: the consumer thread runs each batch's steps."""
-    from config.celery import app
-
-    app.conf.task_always_eager = True
-    try:
-        yield
-    finally:
-        app.conf.task_always_eager = False
-
-
 def rest_node(url: str, **retry: Any) -> dict[str, Any]:
     return {
         "id": "send",
