@@ -160,6 +160,8 @@ export interface Execution {
   failed_node: string;
   summary: string;
   attempts: number;
+  /** The OpenTelemetry trace of the message's batch; null while tracing is off. */
+  trace_id?: string | null;
 }
 
 export interface StepRecord {
@@ -201,6 +203,8 @@ export interface FlowStats {
   duplicates?: number;
   /** Messages written to the dead-letter topic. */
   dead_lettered?: number;
+  /** Per partition read: records after the committed offset; empty while not consuming. */
+  consumer_lag?: { topic: string; partition: number; lag: number }[];
 }
 
 export interface ThroughputPoint {

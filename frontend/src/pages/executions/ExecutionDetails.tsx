@@ -136,6 +136,14 @@ export function ExecutionDetails({
               <dt>Message time</dt>
               <dd>{formatDateTime(detail.message_timestamp)}</dd>
             </div>
+            {detail.trace_id && (
+              <div>
+                <dt>Trace</dt>
+                <dd className="mono" title="OpenTelemetry trace id of the message's batch">
+                  {detail.trace_id}
+                </dd>
+              </div>
+            )}
           </dl>
           {detail.error && (
             <div className="execution-error" role="note">

@@ -54,6 +54,34 @@ describe("ExecutionsView", () => {
     expect(deadLettered).not.toHaveClass("stat-warn");
   });
 
+  it("shows the consumer lag summed over partitions, with each partition in its hint", async () => {
+    fetchMock.mockImplementation((url: string) => {
+      if (url.includes("/stats/"))
+        return json(200, {
+          ...stats,
+          consumer_lag: [
+            { topic: "shop-events", partition: 0, lag: 40 },
+            { topic: "shop-events", partition: 1, lag: 2 },
+          ],
+        });
+      if (url.includes("/throughput/")) return json(200, { bucket_seconds: 60, points: [] });
+      return json(200, { count: 0, next: null, previous: null, results: [] });
+    });
+    render(<ExecutionsView flowId={9} executionId={null} graph={{ nodes: [], edges: [] }} descriptors={[]} />);
+    const overview = screen.getByRole("region", { name: "Last hour" });
+    const lag = (await within(overview).findByText("consumer lag")).closest(".stat")!;
+    expect(lag).toHaveTextContent("42");
+    expect(lag).toHaveClass("stat-warn");
+    expect(lag).toHaveAttribute("title", expect.stringContaining("shop-events[0] 40, shop-events[1] 2"));
+  });
+
+  it("leaves the consumer lag out while the flow is not consuming", async () => {
+    render(<ExecutionsView flowId={9} executionId={null} graph={{ nodes: [], edges: [] }} descriptors={[]} />);
+    const overview = screen.getByRole("region", { name: "Last hour" });
+    await within(overview).findByText("possible duplicates");
+    expect(within(overview).queryByText("consumer lag")).toBeNull();
+  });
+
   it("retries all failed executions of the current filters after saying how many", async () => {
     useExecutions.setState({ filters: { status: "", range: "all", search: "503" } });
     render(<ExecutionsView flowId={9} executionId={null} graph={{ nodes: [], edges: [] }} descriptors={[]} />);

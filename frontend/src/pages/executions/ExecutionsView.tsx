@@ -106,6 +106,17 @@ export function ExecutionsView({
             hint="Messages sent again after an attempt whose outcome was unknown (for example a worker crash mid-request): the destination may have received them twice."
           />
           <Stat label="dead-lettered" value={formatCount(stats?.dead_lettered)} hint="Failed messages written to the flow's dead-letter topic (see Flow settings)." />
+          {stats?.consumer_lag && stats.consumer_lag.length > 0 && (
+            <Stat
+              label="consumer lag"
+              value={formatCount(stats.consumer_lag.reduce((sum, p) => sum + p.lag, 0))}
+              tone={stats.consumer_lag.some((p) => p.lag > 0) ? "warn" : undefined}
+              hint={
+                "Records in the topic not yet committed, per partition: " +
+                stats.consumer_lag.map((p) => `${p.topic}[${p.partition}] ${p.lag}`).join(", ")
+              }
+            />
+          )}
           {statsError && !stats && <span className="muted">Counters unavailable: {statsError}</span>}
         </div>
         <ThroughputChart data={throughput} error={throughputError} />
