@@ -16,27 +16,12 @@ from flows.models import Execution, Flow
 from flows.services.credentials import create_credential
 from flows.services.workspaces import create_workspace
 from tests.browser.conftest import screenshot
+from tests.browser.ui import PASSWORD, expect, log_in, select_node
 from tests.factories import bloomreach_credential_fields
 from tests.fixtures.stack import Process, wait_for
 from tests.test_end_to_end import expected_commands, produce, sample_records
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
-
-PASSWORD = "browser test password"
-
-
-def expect(locator: Any) -> Any:
-    from playwright.sync_api import expect as playwright_expect
-
-    return playwright_expect(locator)
-
-
-def log_in(page: Any, base_url: str) -> None:
-    page.goto(base_url + "/")
-    page.get_by_label("Username").fill("bea")
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Log in").click()
-    expect(page.get_by_role("button", name="New flow")).to_be_visible()
 
 
 def add_node(page: Any, title: str, x: int, y: int) -> str:
@@ -77,17 +62,6 @@ def settle(page: Any) -> None:
         return same
 
     wait_for(unchanged, 5, "the canvas to settle", interval=0.3)
-
-
-def select_node(page: Any, node_id: str) -> Any:
-    # An open panel covers the right of the canvas, where the node may lie: close it first.
-    close = page.get_by_role("button", name="Close configuration")
-    if close.count():
-        close.click()
-    page.get_by_test_id(f"node-{node_id}").click()
-    panel = page.get_by_role("region", name="Node configuration")
-    expect(panel).to_be_visible()
-    return panel
 
 
 def test_build_test_publish_and_watch_a_flow(

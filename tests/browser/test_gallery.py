@@ -30,7 +30,7 @@ from flows.services.templates import (
 )
 from flows.services.workspaces import create_workspace
 from tests.browser.conftest import screenshot
-from tests.browser.test_designer import PASSWORD, expect, log_in, select_node
+from tests.browser.ui import PASSWORD, expect, log_in, select_node
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
