@@ -97,9 +97,14 @@ def write_batch(
     with transaction.atomic(), connection.cursor() as cursor:
         # Only a batch written before (a re-run) has step records to replace. Asked through
         # the unique (flow, key) index: a DELETE by execution id on a table growing fast can
-        # be planned as a full scan of the step records while its statistics lag.
+        # be planned as a full scan of the step records while its statistics lag. Unordered:
+        # the model's default order (newest first) made SQLite walk every execution of the
+        # flow by time instead, a batch's cost growing with the table (0.11 ms an event at
+        # 100,000 executions, 0.42 at 700,000; 0.07 either way without it).
         rerun = list(
-            Execution.objects.filter(flow_id=flow_id, key__in=keys).values_list("id", flat=True)
+            Execution.objects.filter(flow_id=flow_id, key__in=keys)
+            .order_by()
+            .values_list("id", flat=True)
         )
         if rerun:
             StepRecord.objects.filter(execution_id__in=rerun).delete()

@@ -118,3 +118,18 @@ def test_a_batch_larger_than_one_statement(version: FlowVersion) -> None:
         "output", flat=True
     )
     assert sorted(output for output in outputs if isinstance(output, int)) == list(range(count))
+
+
+@pytest.mark.django_db
+def test_writing_a_batch_never_orders_the_flows_executions(version: FlowVersion) -> None:
+    """An ORDER BY (the model's default, newest first) let SQLite walk every execution of the
+    flow by time to find a batch's keys: each batch's cost grew with the table."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as queries:
+        write_batch(version.flow_id, version.id, [item(n, [step("in", n)]) for n in range(3)])
+
+    reads = [q["sql"] for q in queries if q["sql"].lstrip().upper().startswith("SELECT")]
+    assert reads, "the batch's keys are looked up"
+    assert not [sql for sql in reads if "ORDER BY" in sql.upper()]
