@@ -8,7 +8,9 @@ from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from django.db import connection
 from django.db.models import Count, QuerySet
+from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
 from flows.choices import ExecutionStatus
@@ -197,25 +199,45 @@ def flow_stats(flow: Flow, window_seconds: int = 3600) -> dict[str, Any]:
 
 
 def throughput(flow: Flow, window_seconds: int, bucket_seconds: int) -> dict[str, Any]:
-    """Executions per time bucket over the window, oldest first, empty buckets included."""
+    """Executions per time bucket over the window, oldest first, empty buckets included.
+
+    Counted in the database, per bucket and status: an hour of a busy flow is millions of
+    executions, which must not travel to Python to be counted.
+    """
     bucket_seconds = max(bucket_seconds, window_seconds // 1000 or 1)
     now = timezone.now().timestamp()
     start = now - window_seconds
     buckets = window_seconds // bucket_seconds + 1
     counts = [{"in": 0, "out": 0, "failed": 0} for _ in range(buckets)]
     since = datetime.fromtimestamp(start, tz=UTC)
-    rows = Execution.objects.filter(flow=flow, started_at__gte=since).values_list(
-        "started_at", "status"
+    rows = (
+        Execution.objects.filter(flow=flow, started_at__gte=since)
+        .annotate(bucket=_bucket_of_start(start, bucket_seconds))
+        .values("bucket", "status")
+        .annotate(n=Count("id"))
+        .order_by()
     )
-    for started_at, status in rows.iterator(chunk_size=5000):
-        index = min(buckets - 1, int((started_at.timestamp() - start) // bucket_seconds))
-        counts[index]["in"] += 1
-        if status == ExecutionStatus.SUCCEEDED:
-            counts[index]["out"] += 1
-        elif status == ExecutionStatus.FAILED:
-            counts[index]["failed"] += 1
+    for row in rows:
+        index = min(buckets - 1, max(0, int(row["bucket"])))
+        counts[index]["in"] += row["n"]
+        if row["status"] == ExecutionStatus.SUCCEEDED:
+            counts[index]["out"] += row["n"]
+        elif row["status"] == ExecutionStatus.FAILED:
+            counts[index]["failed"] += row["n"]
     points = [
         {"t": datetime.fromtimestamp(start + i * bucket_seconds, tz=UTC).isoformat(), **c}
         for i, c in enumerate(counts)
     ]
     return {"bucket_seconds": bucket_seconds, "points": points}
+
+
+def _bucket_of_start(start: float, bucket_seconds: int) -> RawSQL:
+    """floor((started_at - start) / bucket_seconds) in SQL, on PostgreSQL and SQLite (which
+    stores the time as text: julianday reads it with its fraction of a second)."""
+    quote = connection.ops.quote_name
+    column = f"{quote(Execution._meta.db_table)}.{quote('started_at')}"
+    if connection.vendor == "postgresql":
+        epoch = f"EXTRACT(EPOCH FROM {column})"
+        return RawSQL(f"FLOOR(({epoch} - %s) / %s)", (start, bucket_seconds))  # noqa: S611 (our own column name; values are parameters)
+    epoch = f"(julianday({column}) - 2440587.5) * 86400.0"
+    return RawSQL(f"CAST(({epoch} - %s) / %s AS INTEGER)", (start, bucket_seconds))  # noqa: S611 (as above)

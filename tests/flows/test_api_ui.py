@@ -150,3 +150,37 @@ def test_the_app_is_served_for_any_non_api_path(api: APIClient) -> None:
     missing = APIClient().get("/api/v1/nothing-here/")
     assert missing.status_code == 404
     assert "error" in missing.json()
+
+
+def test_throughput_counts_each_execution_in_its_bucket(
+    api: APIClient, workspace: Workspace
+) -> None:
+    flow = Flow.objects.create(
+        workspace=workspace, name="busy", graph=chain(kafka_node(), code_node())
+    )
+    version = publish_flow(flow)
+    now = timezone.now()
+    # Ages in seconds, each well inside a 60-second bucket of the 600-second window.
+    for index, (status, age) in enumerate(
+        [
+            ("succeeded", 30),
+            ("filtered", 31.5),
+            ("succeeded", 150),
+            ("failed", 151),
+            ("failed", 590),
+            ("succeeded", 900),  # outside the window
+        ]
+    ):
+        Execution.objects.create(
+            flow=flow,
+            version=version,
+            key=f"k{index}",
+            status=status,
+            started_at=now - timedelta(seconds=age),
+        )
+    answer = api.get(f"/api/v1/flows/{flow.id}/throughput/", {"window": 600, "bucket": 60})
+    points = answer.json()["points"]
+    assert len(points) == 11
+    busy = {i: (p["in"], p["out"], p["failed"]) for i, p in enumerate(points) if p["in"]}
+    # start = now - 600: 30 s ago is bucket 9, 150 s ago bucket 7, 590 s ago bucket 0.
+    assert busy == {0: (1, 0, 1), 7: (2, 1, 1), 9: (2, 1, 0)}
