@@ -91,6 +91,9 @@ def write_batch(
     """
     if not items:
         return
+    # One row per message, the last word kept: PostgreSQL refuses an upsert that touches a
+    # row twice, and a batch is not meant to hold a message twice, but must not break if so.
+    items = list({item["key"]: item for item in items}.values())
     finished = datetime.now(tz=UTC).timestamp()
     rows = [_execution_row(flow_id, version_id, item, finished, trace_id) for item in items]
     keys = [item["key"] for item in items]

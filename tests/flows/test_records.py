@@ -133,3 +133,16 @@ def test_writing_a_batch_never_orders_the_flows_executions(version: FlowVersion)
     reads = [q["sql"] for q in queries if q["sql"].lstrip().upper().startswith("SELECT")]
     assert reads, "the batch's keys are looked up"
     assert not [sql for sql in reads if "ORDER BY" in sql.upper()]
+
+
+@pytest.mark.django_db
+def test_a_message_twice_in_one_batch_keeps_its_last_record(version: FlowVersion) -> None:
+    first = item(7, [step("in", "first")], error="boom")
+    last = item(7, [step("in", "last"), step("transform", ["done"])])
+    write_batch(version.flow_id, version.id, [first, item(8, [step("in", 8)]), last])
+
+    execution = Execution.objects.get(flow=version.flow, key=last["key"])
+    assert execution.status == "succeeded"
+    outputs = list(execution.steps.order_by("position").values_list("output", flat=True))
+    assert outputs == ["last", ["done"]]
+    assert Execution.objects.filter(flow=version.flow).count() == 2
