@@ -433,6 +433,7 @@ class CodeRunView(APIView):
 class FlowJSONFileRenderer(BaseRenderer):
     media_type = "application/json"
     format = "json"
+    text_format: portability.TextFormat = "json"
     charset = "utf-8"
 
     def render(
@@ -441,20 +442,13 @@ class FlowJSONFileRenderer(BaseRenderer):
         accepted_media_type: str | None = None,
         renderer_context: Mapping[str, Any] | None = None,
     ) -> bytes:
-        return b"" if data is None else portability.render_document(data, "json").encode()
+        return b"" if data is None else portability.render_document(data, self.text_format).encode()
 
 
 class FlowYAMLFileRenderer(FlowJSONFileRenderer):
     media_type = "application/yaml"
     format = "yaml"
-
-    def render(
-        self,
-        data: Any,
-        accepted_media_type: str | None = None,
-        renderer_context: Mapping[str, Any] | None = None,
-    ) -> bytes:
-        return b"" if data is None else portability.render_document(data, "yaml").encode()
+    text_format: portability.TextFormat = "yaml"
 
 
 class YAMLParser(BaseParser):

@@ -146,11 +146,15 @@ def _insert_sql(table: str, columns: tuple[str, ...], rows: int = 1) -> str:
 
 @cache
 def _upsert_sql(rows: int) -> str:
+    return _insert_sql(Execution._meta.db_table, EXECUTION_COLUMNS, rows) + _upsert_clause()
+
+
+def _upsert_clause() -> str:
+    """A re-run batch updates its executions (keyed by flow and message) and learns their ids."""
     updates = ", ".join(f"{_q(c)} = excluded.{_q(c)}" for c in EXECUTION_UPDATED)
     return (
-        _insert_sql(Execution._meta.db_table, EXECUTION_COLUMNS, rows)
-        + f" ON CONFLICT ({_q('flow_id')}, {_q('key')}) DO UPDATE SET {updates}"
-        + f" RETURNING {_q('key')}, {_q('id')}"
+        f" ON CONFLICT ({_q('flow_id')}, {_q('key')}) DO UPDATE SET {updates}"
+        f" RETURNING {_q('key')}, {_q('id')}"
     )
 
 
@@ -181,11 +185,9 @@ EXECUTION_PG_TYPES = (
 def _upsert_arrays_sql() -> str:
     names = ", ".join(_q(c) for c in EXECUTION_COLUMNS)
     arrays = ", ".join(f"%s::{kind}[]" for kind in EXECUTION_PG_TYPES)
-    updates = ", ".join(f"{_q(c)} = excluded.{_q(c)}" for c in EXECUTION_UPDATED)
     return (
         f"INSERT INTO {_q(Execution._meta.db_table)} ({names}) SELECT * FROM unnest({arrays})"  # noqa: S608
-        f" ON CONFLICT ({_q('flow_id')}, {_q('key')}) DO UPDATE SET {updates}"
-        f" RETURNING {_q('key')}, {_q('id')}"
+        + _upsert_clause()
     )
 
 
