@@ -5,12 +5,21 @@ from __future__ import annotations
 import os
 
 from celery import Celery
+from celery.signals import worker_process_init
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
 app = Celery("tributary")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+
+@worker_process_init.connect
+def _tune_collector(**_: object) -> None:
+    """In each pool process, once it has forked with everything loaded."""
+    from flows.engine import collector
+
+    collector.tune()
 
 # Periodic tasks, sent by exactly one `celery -A config beat` (the `beat` child of `make run`,
 # the `beat` service of docker-compose.yml); a second beat would send everything twice.

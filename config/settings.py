@@ -259,6 +259,9 @@ TRIBUTARY_EXECUTION_RETENTION_COUNT = env_int("TRIBUTARY_EXECUTION_RETENTION_COU
 # Seconds between a trigger runner's reports of its partitions' consumer lag (/metrics,
 # /stats/); each costs the broker a round trip per partition.
 TRIBUTARY_LAG_SECONDS = env_float("TRIBUTARY_LAG_SECONDS", 10.0)
+# Allocations between young garbage collections in workers and trigger runners
+# (flows/engine/collector.py); 0 keeps CPython's default (700).
+TRIBUTARY_GC_THRESHOLD = env_int("TRIBUTARY_GC_THRESHOLD", 50_000)
 # OpenTelemetry tracing (flows.engine.tracing, docs/observability.md): on with TRIBUTARY_OTEL=1
 # or when an OTLP endpoint is set; needs the `otel` extra. The OTEL_* variables configure it.
 TRIBUTARY_OTEL = env_bool(

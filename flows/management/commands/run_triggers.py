@@ -5,6 +5,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand
 
+from flows.engine import collector
 from flows.engine.runner import TriggerRunner
 
 
@@ -12,6 +13,7 @@ class Command(BaseCommand):
     help = "Run the trigger runner: one Kafka consumer per running flow, batches to Celery."
 
     def handle(self, *args: Any, **options: Any) -> None:
+        collector.tune()
         runner = TriggerRunner()
 
         def stop(signum: int, frame: object) -> None:
