@@ -21,6 +21,7 @@ def _tune_collector(**_: object) -> None:
 
     collector.tune()
 
+
 # Periodic tasks, sent by exactly one `celery -A config beat` (the `beat` child of `make run`,
 # the `beat` service of docker-compose.yml); a second beat would send everything twice.
 app.conf.beat_schedule = {

@@ -30,17 +30,24 @@ def _mask(text: str, secrets: list[str] | tuple[str, ...]) -> str:
     return text
 
 
-def clip(value: Any, secrets: list[str] | tuple[str, ...] = ()) -> Any:
-    """`value` as stored in a record: secrets masked, cut to TRIBUTARY_RECORD_MAX_BYTES."""
+def clip_json(value: Any, secrets: list[str] | tuple[str, ...] = ()) -> str | None:
+    """`value` as stored in a record, as JSON text: secrets masked, cut to
+    TRIBUTARY_RECORD_MAX_BYTES. Text, because that is how it travels in the job and goes into
+    the database: a record is encoded once here and never decoded by the engine."""
     if value is None:
         return None
-    original = orjson.dumps(value, default=str).decode()
-    text = _mask(original, secrets)
-    masked = text != original
+    text = _mask(orjson.dumps(value, default=str).decode(), secrets)
     limit = settings.TRIBUTARY_RECORD_MAX_BYTES
     if len(text) > limit:
-        return {"truncated": True, "size": len(text), "preview": text[:limit]}
-    return orjson.loads(text) if masked else value
+        cut = {"truncated": True, "size": len(text), "preview": text[:limit]}
+        return orjson.dumps(cut).decode()
+    return text
+
+
+def clip(value: Any, secrets: list[str] | tuple[str, ...] = ()) -> Any:
+    """`value` as stored in a record (see clip_json), as a value."""
+    text = clip_json(value, secrets)
+    return None if text is None else orjson.loads(text)
 
 
 def mask_text(text: str, secrets: list[str] | tuple[str, ...] = ()) -> str:

@@ -14,22 +14,26 @@ import orjson
 
 from components.base import TriggerRecord
 from flows.choices import StepStatus
-from flows.engine.clipping import clip
+from flows.engine.clipping import clip_json
 from flows.engine.redis import key
 from flows.graph import Plan
 
 
 class StepRecordData(TypedDict):
+    """A step record on its way to the database. Its input, output and error details are
+    JSON text (flows.engine.clipping.clip_json): a 500-message job's records would otherwise be
+    tens of thousands of objects to decode and encode again at every hop."""
+
     node_id: str
     component: str
     status: str
     started_at: float
     duration_ms: float | None
-    input: Any
-    output: Any
+    input: str | None
+    output: str | None
     logs: list[str]
     error: str
-    error_details: dict[str, Any] | None
+    error_details: str | None
 
 
 class Item(TypedDict):
@@ -65,6 +69,11 @@ class Job(TypedDict):
 
 def done_key(batch_id: str) -> str:
     return key("batch", batch_id, "done")
+
+
+def json_text(value: Any) -> str | None:
+    """A record's value as JSON text (see StepRecordData); None stays None (SQL NULL)."""
+    return None if value is None else orjson.dumps(value).decode()
 
 
 def summary_of(body: Any) -> str:
@@ -108,7 +117,7 @@ def job_from_records(
             started_at=item["started_at"],
             duration_ms=None,
             input=None,
-            output=clip(dict(message)),
+            output=clip_json(dict(message)),
             logs=[],
             error="",
             error_details=None,
@@ -116,7 +125,7 @@ def job_from_records(
         if record.error is not None:
             step["status"] = StepStatus.FAILED
             step["error"] = record.error.message
-            step["error_details"] = record.error.as_dict()
+            step["error_details"] = clip_json(record.error.as_dict())
             item["error"] = record.error.message
             item["failed_node"] = trigger.id
         else:

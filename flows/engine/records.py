@@ -257,9 +257,9 @@ def _step_row(execution_id: int, position: int, step: StepRecordData) -> tuple[A
         step["status"],
         _time(step["started_at"]),
         step["duration_ms"],
-        _json(step["input"]),
-        _json(step["output"]),
+        step["input"],
+        step["output"],
         _json(step["logs"]) or "[]",
         step["error"][:5000],
-        _json(step["error_details"]),
+        step["error_details"],
     )

@@ -30,7 +30,7 @@ from flows.engine import (
     tally,
     tracing,
 )
-from flows.engine.clipping import clip, mask_text
+from flows.engine.clipping import clip_json, mask_text
 from flows.engine.jobs import Item, Job, StepRecordData
 from flows.engine.redis import get_redis
 from flows.graph import Node, Plan, plan_for
@@ -288,11 +288,11 @@ def _step_record(
         status=status,
         started_at=started,
         duration_ms=round(duration_ms, 3),
-        input=clip(message, context.secrets),
-        output=clip(outcome.outputs, context.secrets),
+        input=clip_json(message, context.secrets),
+        output=clip_json(outcome.outputs, context.secrets),
         logs=[mask_text(line, context.secrets)[:2000] for line in outcome.logs[:200]],
         error=mask_text(error.message, context.secrets) if error else "",
-        error_details=clip(error.as_dict(), context.secrets) if error else None,
+        error_details=clip_json(error.as_dict(), context.secrets) if error else None,
     )
 
 

@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from flows.choices import ExecutionStatus
 from flows.engine import dead_letters, lag, ledger
-from flows.engine.jobs import Item, Job, StepRecordData, new_item
+from flows.engine.jobs import Item, Job, StepRecordData, json_text, new_item
 from flows.errors import ServiceError
 from flows.graph import plan_for
 from flows.models import Execution, Flow
@@ -113,11 +113,11 @@ def _item_for_retry(execution: Execution) -> Item:
                 status=step.status,
                 started_at=step.started_at.timestamp(),
                 duration_ms=step.duration_ms,
-                input=step.input,
-                output=step.output,
+                input=json_text(step.input),
+                output=json_text(step.output),
                 logs=step.logs,
                 error=step.error,
-                error_details=step.error_details,
+                error_details=json_text(step.error_details),
             )
         )
     assert execution.retry_input is not None  # checked by retry_execution

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from flows.engine.jobs import Item, StepRecordData
+from flows.engine.jobs import Item, StepRecordData, json_text
 from flows.engine.records import UPSERT_CHUNK, write_batch
 from flows.models import Execution, Flow, FlowVersion, StepRecord, Workspace
 from tests.factories import chain, code_node, kafka_node
@@ -34,11 +34,11 @@ def step(
         "status": "failed" if error else "succeeded",
         "started_at": time.time(),
         "duration_ms": 0.25,
-        "input": {"text": AWKWARD},
-        "output": output,
+        "input": json_text({"text": AWKWARD}),
+        "output": json_text(output),
         "logs": logs or [],
         "error": error,
-        "error_details": {"line": 3} if error else None,
+        "error_details": json_text({"line": 3}) if error else None,
     }
 
 
