@@ -97,6 +97,13 @@ def write_batch(
     finished = datetime.now(tz=UTC).timestamp()
     rows = [_execution_row(flow_id, version_id, item, finished, trace_id) for item in items]
     keys = [item["key"] for item in items]
+    # Built before the transaction: on SQLite it holds the database's one write lock, which
+    # every worker's batch needs, so the time inside is the pipeline's serial part.
+    step_rows = [
+        (item["key"], _step_row(position, step))
+        for item in items
+        for position, step in enumerate(item["steps"])
+    ]
     with transaction.atomic(), connection.cursor() as cursor:
         # Only a batch written before (a re-run) has step records to replace. Asked through
         # the unique (flow, key) index: a DELETE by execution id on a table growing fast can
@@ -119,11 +126,7 @@ def write_batch(
                 chunk = rows[start : start + UPSERT_CHUNK]
                 cursor.execute(_upsert_sql(len(chunk)), [value for row in chunk for value in row])
                 ids.update(cursor.fetchall())
-        steps = (
-            _step_row(ids[item["key"]], position, step)
-            for item in items
-            for position, step in enumerate(item["steps"])
-        )
+        steps = ((ids[key], *row) for key, row in step_rows)
         if connection.vendor == "postgresql":
             _copy(cursor, StepRecord._meta.db_table, STEP_COLUMNS, steps)
         else:
@@ -263,9 +266,9 @@ def _execution_row(
     )
 
 
-def _step_row(execution_id: int, position: int, step: StepRecordData) -> tuple[Any, ...]:
+def _step_row(position: int, step: StepRecordData) -> tuple[Any, ...]:
+    """A step record's row but for its execution's id (known once the executions are in)."""
     return (
-        execution_id,
         position,
         step["node_id"],
         step["component"],
