@@ -7,11 +7,10 @@ from datetime import UTC, datetime
 from functools import cache, lru_cache
 from typing import Any
 
-import orjson
 from django.db import connection, transaction
 
 from flows.choices import ExecutionStatus
-from flows.engine.jobs import Item, StepRecordData
+from flows.engine.jobs import Item, StepRecordData, json_text
 from flows.models import Execution, StepRecord
 
 
@@ -216,11 +215,6 @@ def _copy(
             copy.write_row(row)
 
 
-def _json(value: Any) -> str | None:
-    """A JSON column's value as the database takes it; None stays SQL NULL, as in the ORM."""
-    return None if value is None else orjson.dumps(value).decode()
-
-
 # The step records of a batch's step share their start, and an execution's start is its trigger
 # step's: most timestamps of a batch come round more than once.
 @lru_cache(maxsize=4096)
@@ -259,7 +253,7 @@ def _execution_row(
         round((finished - item["started_at"]) * 1000, 3),
         item["error"][:5000],
         item["failed_node"],
-        _json(item["retry_input"]) if item["error"] else None,
+        json_text(item["retry_input"]) if item["error"] else None,
         item["summary"],
         item["attempts"],
         trace_id,
@@ -277,7 +271,7 @@ def _step_row(position: int, step: StepRecordData) -> tuple[Any, ...]:
         step["duration_ms"],
         step["input"],
         step["output"],
-        _json(step["logs"]) or "[]",
+        json_text(step["logs"]) or "[]",
         step["error"][:5000],
         step["error_details"],
     )
