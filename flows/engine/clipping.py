@@ -36,12 +36,25 @@ def clip_json(value: Any, secrets: list[str] | tuple[str, ...] = ()) -> str | No
     the database: a record is encoded once here and never decoded by the engine."""
     if value is None:
         return None
-    text = _mask(orjson.dumps(value, default=str).decode(), secrets)
+    original = orjson.dumps(value, default=str).decode()
+    text = _mask(original, secrets)
+    if text != original and not _is_json(text):
+        # A secret spanning quotes or commas was cut out of the JSON's structure: keep the
+        # masked text as a string rather than store what no reader can parse.
+        text = orjson.dumps(text).decode()
     limit = settings.TRIBUTARY_RECORD_MAX_BYTES
     if len(text) > limit:
         cut = {"truncated": True, "size": len(text), "preview": text[:limit]}
         return orjson.dumps(cut).decode()
     return text
+
+
+def _is_json(text: str) -> bool:
+    try:
+        orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return False
+    return True
 
 
 def clip(value: Any, secrets: list[str] | tuple[str, ...] = ()) -> Any:

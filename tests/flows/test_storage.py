@@ -20,7 +20,7 @@ from rest_framework.test import APIClient
 
 from components.kafka.records import build_record
 from flows.choices import ExecutionStatus, Role, StepStatus
-from flows.engine.clipping import clip
+from flows.engine.clipping import MASK, clip, clip_json
 from flows.engine.jobs import job_from_records
 from flows.engine.steps import run_job_step
 from flows.graph import plan_for
@@ -162,6 +162,14 @@ def test_the_record_cap_bounds_what_each_step_stores() -> None:
         assert clipped["size"] == json_chars({"text": "x" * 1000})
         assert len(clipped["preview"]) == 100
         assert clip({"text": "short"}) == {"text": "short"}
+
+
+def test_a_secret_spanning_the_json_structure_is_masked_and_the_record_stays_json() -> None:
+    secret = 'x","b'  # as it appears in {"a": "x", "b": "y"} once encoded
+    text = clip_json({"a": "x", "b": "y"}, [secret])
+    assert text is not None and secret not in text
+    assert orjson.loads(text) == '{"a":"' + MASK + '":"y"}'  # the masked text, as a string
+    assert clip({"a": "s3cret"}, ["s3cret"]) == {"a": MASK}
 
 
 def test_the_engine_stores_step_records_cut_to_the_cap(workspace: Workspace) -> None:
