@@ -83,10 +83,21 @@ def start_time(pid: int) -> int | None:
     return int(fields[19]) if fields is not None else None
 
 
+def machine_ticks() -> tuple[int, int]:
+    """(busy, total) CPU ticks of the whole machine since boot, all cores, from /proc/stat."""
+    fields = [int(value) for value in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = fields[3] + fields[4]  # idle and iowait
+    total = sum(fields[:8])  # user nice system idle iowait irq softirq steal (guest is in user)
+    return total - idle, total
+
+
 @dataclass
 class Usage:
     peak_rss_mb: float
     cpu_seconds: float
+    # Share of all the machine's cores busy (0-1), whatever ran: the platform, the broker,
+    # Redis, the stand-in, the producer. Near 1, the machine, not the platform, is the limit.
+    machine_busy: float
 
 
 class Meter:
@@ -104,6 +115,7 @@ class Meter:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._sample_loop, name="meter", daemon=True)
         self._cpu_start = 0.0
+        self._machine_start = (0, 0)
 
     def _cpu_now(self) -> float:
         return sum(cpu_seconds(pid) for pid in tree(self.roots))
@@ -125,6 +137,7 @@ class Meter:
 
     def __enter__(self) -> Meter:
         self._cpu_start = self._cpu_now()
+        self._machine_start = machine_ticks()
         self._sample()
         self._thread.start()
         return self
@@ -136,9 +149,12 @@ class Meter:
     def usage(self) -> Usage:
         """Peak summed RSS so far and CPU used since entering (call before or after exit)."""
         self._sample()
+        busy, total = machine_ticks()
+        busy_then, total_then = self._machine_start
         return Usage(
             peak_rss_mb=round(self._peak / 2**20, 1),
             cpu_seconds=round(self._cpu_now() - self._cpu_start, 2),
+            machine_busy=round((busy - busy_then) / max(total - total_then, 1), 3),
         )
 
 

@@ -148,6 +148,7 @@ class Bench:
             "p99_latency_ms": _round(report["p99_ms"]),
             "peak_rss_mb_total": usage.peak_rss_mb,
             "cpu_seconds": usage.cpu_seconds,
+            "machine_cpu_busy": usage.machine_busy,
             **drift,
         }
         if self.settings.profile and not scenario.startswith("ceiling"):

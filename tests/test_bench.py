@@ -73,6 +73,7 @@ def test_bench_at_tiny_n_reports_every_scenario_and_leaves_no_process(tmp_path: 
         assert line["seconds"] > 0 and line["events_per_s"] > 0
         assert 0 <= line["p50_latency_ms"] <= line["p99_latency_ms"] < 60_000
         assert line["peak_rss_mb_total"] > 0 and line["cpu_seconds"] >= 0
+        assert 0 < line["machine_cpu_busy"] <= 1
     assert "of ceiling-batch" in done.stdout and "of ceiling-per-event" in done.stdout
 
     (results,) = tmp_path.glob("*.jsonl")
