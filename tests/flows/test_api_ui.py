@@ -18,6 +18,20 @@ from tests.factories import chain, code_node, kafka_node
 from tests.fixtures.kafka import produce_records
 
 
+def flow_with_executions(workspace: Workspace, runs: list[tuple[str, timedelta]]) -> Flow:
+    """A published flow with one execution per (status, age), started that long ago."""
+    flow = Flow.objects.create(
+        workspace=workspace, name="busy", graph=chain(kafka_node(), code_node())
+    )
+    version = publish_flow(flow)
+    now = timezone.now()
+    for index, (status, age) in enumerate(runs):
+        Execution.objects.create(
+            flow=flow, version=version, key=f"k{index}", status=status, started_at=now - age
+        )
+    return flow
+
+
 def test_session_login_me_and_logout(user: User, workspace: Workspace) -> None:
     client = APIClient(enforce_csrf_checks=True)
     assert client.get("/api/v1/auth/session/").status_code in (401, 403)
@@ -67,21 +81,16 @@ def test_lists_filter_by_workspace(api: APIClient, user: User, workspace: Worksp
 
 
 def test_flow_list_carries_last_hour_activity(api: APIClient, workspace: Workspace) -> None:
-    flow = Flow.objects.create(
-        workspace=workspace, name="busy", graph=chain(kafka_node(), code_node())
+    flow = flow_with_executions(
+        workspace,
+        [
+            ("succeeded", timedelta(minutes=1)),
+            ("succeeded", timedelta(minutes=2)),
+            ("failed", timedelta(minutes=3)),
+            ("filtered", timedelta(minutes=4)),
+            ("succeeded", timedelta(minutes=120)),
+        ],
     )
-    version = publish_flow(flow)
-    now = timezone.now()
-    for index, (status, age) in enumerate(
-        [("succeeded", 1), ("succeeded", 2), ("failed", 3), ("filtered", 4), ("succeeded", 120)]
-    ):
-        Execution.objects.create(
-            flow=flow,
-            version=version,
-            key=f"k{index}",
-            status=status,
-            started_at=now - timedelta(minutes=age),
-        )
     row = api.get("/api/v1/flows/").json()["results"][0]
     assert row["last_hour"] == {"in": 4, "out": 2, "failed": 1}
     assert row["last_activity"] is not None
@@ -90,8 +99,9 @@ def test_flow_list_carries_last_hour_activity(api: APIClient, workspace: Workspa
     assert points["bucket_seconds"] == 60
     assert sum(p["in"] for p in points["points"]) == 4
     assert sum(p["failed"] for p in points["points"]) == 1
+    an_hour_ago = timezone.now() - timedelta(minutes=60)
     until = api.get(
-        f"/api/v1/flows/{flow.id}/executions/", {"until": (now - timedelta(minutes=60)).isoformat()}
+        f"/api/v1/flows/{flow.id}/executions/", {"until": an_hour_ago.isoformat()}
     ).json()
     assert until["count"] == 1
 
@@ -155,29 +165,18 @@ def test_the_app_is_served_for_any_non_api_path(api: APIClient) -> None:
 def test_throughput_counts_each_execution_in_its_bucket(
     api: APIClient, workspace: Workspace
 ) -> None:
-    flow = Flow.objects.create(
-        workspace=workspace, name="busy", graph=chain(kafka_node(), code_node())
-    )
-    version = publish_flow(flow)
-    now = timezone.now()
     # Ages in seconds, each well inside a 60-second bucket of the 600-second window.
-    for index, (status, age) in enumerate(
+    flow = flow_with_executions(
+        workspace,
         [
-            ("succeeded", 30),
-            ("filtered", 31.5),
-            ("succeeded", 150),
-            ("failed", 151),
-            ("failed", 590),
-            ("succeeded", 900),  # outside the window
-        ]
-    ):
-        Execution.objects.create(
-            flow=flow,
-            version=version,
-            key=f"k{index}",
-            status=status,
-            started_at=now - timedelta(seconds=age),
-        )
+            ("succeeded", timedelta(seconds=30)),
+            ("filtered", timedelta(seconds=31.5)),
+            ("succeeded", timedelta(seconds=150)),
+            ("failed", timedelta(seconds=151)),
+            ("failed", timedelta(seconds=590)),
+            ("succeeded", timedelta(seconds=900)),  # outside the window
+        ],
+    )
     answer = api.get(f"/api/v1/flows/{flow.id}/throughput/", {"window": 600, "bucket": 60})
     points = answer.json()["points"]
     assert len(points) == 11
