@@ -57,11 +57,5 @@ def _is_json(text: str) -> bool:
     return True
 
 
-def clip(value: Any, secrets: list[str] | tuple[str, ...] = ()) -> Any:
-    """`value` as stored in a record (see clip_json), as a value."""
-    text = clip_json(value, secrets)
-    return None if text is None else orjson.loads(text)
-
-
 def mask_text(text: str, secrets: list[str] | tuple[str, ...] = ()) -> str:
     return _mask(text, secrets)
