@@ -8,7 +8,7 @@ from django.http import HttpRequest
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path
 
-from flows.models import Credential, Execution, Flow, FlowVersion, Membership, StepRecord, Workspace
+from flows.models import Credential, Execution, Flow, FlowVersion, Membership, Workspace
 from flows.services.storage import storage_report
 
 
@@ -111,28 +111,9 @@ STORAGE_LABELS = {
 }
 
 
-class StepRecordInline(admin.TabularInline[StepRecord, Execution]):
-    model = StepRecord
-    extra = 0
-    can_delete = False
-    readonly_fields = [
-        "position",
-        "node_id",
-        "component",
-        "status",
-        "duration_ms",
-        "input",
-        "output",
-        "logs",
-        "error",
-    ]
-    exclude = ["started_at", "error_details"]
-
-
 @admin.register(Execution)
 class ExecutionAdmin(admin.ModelAdmin[Execution]):
     list_display = ["id", "flow", "status", "topic", "partition", "offset", "started_at"]
     list_filter = ["status", "flow"]
     search_fields = ["summary", "error"]
-    inlines = [StepRecordInline]
     readonly_fields = [f.name for f in Execution._meta.fields]

@@ -14,7 +14,8 @@ from flows.choices import FlowStatus
 from flows.engine import dead_letters, ledger
 from flows.engine.redis import get_redis
 from flows.engine_metrics import engine_metrics
-from flows.models import Execution, Flow, StepRecord
+from flows.models import Execution, Flow
+from flows.step_records import recent_durations
 
 
 def _label(value: str) -> str:
@@ -77,8 +78,7 @@ def _step_durations(names: dict[int, str]) -> list[str]:
     """A Prometheus summary per flow and step over the flow's last STEP_SAMPLE step records
     (the all-time histogram is tributary_step_duration_seconds).
 
-    One query per flow: the step records of its newest STEP_SAMPLE executions (by the
-    flow/started_at index, each has at least one step), newest first, cut at STEP_SAMPLE.
+    One query per flow (flows.step_records.recent_durations).
     `_count` and `_sum` cover that sample, so they can go down: use them for averages, not
     rate().
     """
@@ -89,18 +89,9 @@ def _step_durations(names: dict[int, str]) -> list[str]:
         f"# TYPE {metric} summary",
     ]
     for flow_id, flow_name in names.items():
-        recent = Execution.objects.filter(flow_id=flow_id).order_by("-started_at")
         durations: dict[str, list[float]] = defaultdict(list)
-        rows = (
-            StepRecord.objects.filter(
-                execution_id__in=recent.values("id")[:STEP_SAMPLE], duration_ms__isnull=False
-            )
-            .order_by("-execution_id", "position")
-            .values_list("node_id", "duration_ms")[:STEP_SAMPLE]
-        )
-        for node_id, duration_ms in rows:
-            if duration_ms is not None:  # filtered out above; for the type checker
-                durations[node_id].append(duration_ms / 1000)
+        for node_id, duration_ms in recent_durations(flow_id, STEP_SAMPLE):
+            durations[node_id].append(duration_ms / 1000)
         flow = _label(flow_name)
         for node_id, values in sorted(durations.items()):
             labels = f'flow_id="{flow_id}",flow="{flow}",step="{_label(node_id)}"'

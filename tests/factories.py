@@ -47,3 +47,21 @@ def chain(*nodes: dict[str, Any]) -> dict[str, Any]:
 
 def bloomreach_credential_fields() -> dict[str, Any]:
     return {"auth": "private", "api_key_id": "demo-key", "api_secret": "demo-secret"}
+
+
+def step_record(position: int = 0, **fields: Any) -> dict[str, Any]:
+    """A step record as `Execution.steps` holds it (flows.engine.records.STEP_FIELDS)."""
+    return {
+        "position": position,
+        "node_id": f"n{position}",
+        "component": "code",
+        "status": "succeeded",
+        "started_at": "2026-11-28T12:00:00Z",
+        "duration_ms": None,
+        "input": None,
+        "output": None,
+        "logs": [],
+        "error": "",
+        "error_details": None,
+        **fields,
+    }

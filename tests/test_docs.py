@@ -574,10 +574,11 @@ def shell_env(
     """The state documented at the top of this file, and the environment of a shell sample."""
     from rest_framework.authtoken.models import Token
 
-    from flows.models import Execution, StepRecord
+    from flows.models import Execution
     from flows.services.credentials import create_credential
     from flows.services.portability import import_flows, parse_document
     from flows.services.workspaces import create_workspace
+    from tests.factories import step_record
     from tests.fixtures.stack import QUEUE, REDIS_PREFIX, database_url
 
     settings.KAFKA_BOOTSTRAP_SERVERS = shop_events
@@ -611,14 +612,7 @@ def shell_env(
         retry_input=message,
         summary='{"user_id": "u-1", "type": "purchase"}',
         error="HTTP 503 from https://api.exponea.com: Service Unavailable",
-    )
-    StepRecord.objects.create(
-        execution=execution,
-        position=0,
-        node_id="shop-events",
-        component="kafka",
-        status="succeeded",
-        started_at=started,
+        steps=[step_record(node_id="shop-events", component="kafka")],
     )
 
     work = tmp_path / "work"

@@ -22,10 +22,11 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from config.logging import JsonFormatter
-from flows.choices import ExecutionStatus, FlowStatus, StepStatus
-from flows.models import Execution, Flow, FlowVersion, StepRecord, Workspace
+from flows.choices import ExecutionStatus, FlowStatus
+from flows.models import Execution, Flow, FlowVersion, Workspace
 from flows.services.retention import prune_executions
 from flows.tasks import prune_executions as prune_task
+from tests.factories import step_record
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -167,30 +168,20 @@ def add_executions(
 ) -> list[Execution]:
     """Executions of `flow` started at the given times, each with one record per step."""
     version = flow.versions.get()
-    executions = Execution.objects.bulk_create(
+    return Execution.objects.bulk_create(
         Execution(
             flow=flow,
             version=version,
             key=f"v1:events:0:{next(OFFSETS)}",
             status=ExecutionStatus.SUCCEEDED,
             started_at=at,
+            steps=[
+                step_record(position, node_id=node_id, duration_ms=duration_ms)
+                for position, (node_id, duration_ms) in enumerate(steps)
+            ],
         )
         for at in started
     )
-    StepRecord.objects.bulk_create(
-        StepRecord(
-            execution=execution,
-            position=position,
-            node_id=node_id,
-            component="code",
-            status=StepStatus.SUCCEEDED,
-            started_at=execution.started_at,
-            duration_ms=duration_ms,
-        )
-        for execution in executions
-        for position, (node_id, duration_ms) in enumerate(steps)
-    )
-    return executions
 
 
 # --- /metrics ------------------------------------------------------------------------------
@@ -304,6 +295,10 @@ def remaining(flow: Flow) -> list[datetime]:
     return sorted(flow.executions.values_list("started_at", flat=True))
 
 
+def step_count(flow: Flow) -> int:
+    return sum(len(steps) for steps in flow.executions.values_list("steps", flat=True))
+
+
 @override_settings(TRIBUTARY_EXECUTION_RETENTION_DAYS=14)
 def test_prune_deletes_executions_and_their_steps_older_than_the_retention(
     workspace: Workspace,
@@ -316,8 +311,8 @@ def test_prune_deletes_executions_and_their_steps_older_than_the_retention(
     assert prune_executions(now=NOW) == {flow.id: 2}
 
     assert remaining(flow) == kept
-    assert not StepRecord.objects.filter(execution__in=[e.id for e in old]).exists()
-    assert StepRecord.objects.filter(execution__flow=flow).count() == 4
+    assert not Execution.objects.filter(id__in=[e.id for e in old]).exists()
+    assert step_count(flow) == 4
     # Nothing left to do: a second run (a duplicated beat task) deletes nothing.
     assert prune_executions(now=NOW) == {}
 
@@ -378,11 +373,11 @@ def test_prune_deletes_a_large_backlog_in_chunks_that_stand_on_their_own(
         prune_executions(now=NOW, chunk_size=1_000)
     # The first chunk of 1,000 is gone with its step records, the rest waits.
     assert flow.executions.count() == 1_501
-    assert StepRecord.objects.filter(execution__flow=flow).count() == 2 * 1_501
+    assert step_count(flow) == 2 * 1_501
 
     assert prune_executions(now=NOW, chunk_size=1_000) == {flow.id: 1_500}
     assert remaining(flow) == [NOW]
-    assert StepRecord.objects.filter(execution__flow=flow).count() == 2
+    assert step_count(flow) == 2
 
 
 def test_the_prune_task_and_command_delete_what_is_past_retention(workspace: Workspace) -> None:

@@ -7,8 +7,8 @@ from django.db import models
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from flows.choices import ExecutionStatus
-from flows.models import Credential, Execution, Flow, FlowVersion, StepRecord, Workspace
+from flows.choices import ExecutionStatus, StepStatus
+from flows.models import Credential, Execution, Flow, FlowVersion, Workspace
 from flows.services.credentials import credential_schemas, public_view
 from flows.services.workspaces import role_in
 
@@ -209,22 +209,23 @@ class FlowVersionSerializer(ModelSerializer):
         fields = ["id", "number", "graph", "created_at"]
 
 
-class StepRecordSerializer(ModelSerializer):
-    class Meta:
-        model = StepRecord
-        fields = [
-            "position",
-            "node_id",
-            "component",
-            "status",
-            "started_at",
-            "duration_ms",
-            "input",
-            "output",
-            "logs",
-            "error",
-            "error_details",
-        ]
+class StepRecordSerializer(serializers.Serializer):
+    """A step record as stored in `Execution.steps` (flows.engine.records.STEP_FIELDS)."""
+
+    position = serializers.IntegerField()
+    node_id = serializers.CharField()
+    component = serializers.CharField()
+    status = serializers.ChoiceField(choices=StepStatus.choices)
+    started_at = serializers.DateTimeField()
+    duration_ms = serializers.FloatField(allow_null=True)
+    input = serializers.JSONField(allow_null=True)
+    output = serializers.JSONField(allow_null=True)
+    logs = serializers.ListField(child=serializers.CharField())
+    error = serializers.CharField(allow_blank=True)
+    error_details = serializers.JSONField(allow_null=True)
+
+    def to_representation(self, instance: Any) -> Any:
+        return instance  # stored in the API's own shape
 
 
 class ExecutionSerializer(ModelSerializer):

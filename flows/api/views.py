@@ -316,7 +316,9 @@ class FlowViewSet(viewsets.ModelViewSet[Flow]):
     def executions(self, request: Request, pk: str) -> Response:
         flow = self.get_object()
         filters = query(s.ExecutionFilterSerializer, request)
-        queryset = filter_executions(flow.executions.select_related("version"), filters)
+        queryset = filter_executions(
+            flow.executions.select_related("version").defer("steps", "retry_input"), filters
+        )
         page = self.paginate_queryset(queryset.order_by("-started_at", "-id"))  # type: ignore[arg-type]
         return self.get_paginated_response(s.ExecutionSerializer(page, many=True).data)
 
@@ -380,7 +382,7 @@ class ExecutionViewSet(mixins.RetrieveModelMixin, viewsets.GenericViewSet[Execut
     permission_classes = [IsAuthenticated, WorkspaceRole]
 
     def get_queryset(self) -> QuerySet[Execution]:
-        queryset = Execution.objects.select_related("version", "flow").prefetch_related("steps")
+        queryset = Execution.objects.select_related("version", "flow")
         return scoped(queryset, self.request, "flow__workspace")
 
     @extend_schema(request=None, responses={202: s.ExecutionSerializer})

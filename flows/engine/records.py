@@ -1,17 +1,22 @@
-"""Execution records: clipped, masked and written in bulk once per batch."""
+"""Execution records: clipped, masked and written in bulk once per batch.
+
+One row per message: its execution with its step records as a JSON array in the same row
+(`Execution.steps`, each step an object of STEP_FIELDS). The step records' inputs and outputs
+arrive as JSON text (clipping.clip_json) and go into the array as they are, never decoded.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from datetime import UTC, datetime
 from functools import cache, lru_cache
 from typing import Any
 
+import orjson
 from django.db import connection, transaction
 
 from flows.choices import ExecutionStatus
 from flows.engine.jobs import Item, StepRecordData, json_text
-from flows.models import Execution, StepRecord
+from flows.models import Execution
 
 
 def final_status(item: Item) -> str:
@@ -41,6 +46,7 @@ EXECUTION_COLUMNS = (
     "summary",
     "attempts",
     "trace_id",
+    "steps",
 )
 # What a re-run batch replaces (the message's own coordinates never change).
 EXECUTION_UPDATED = (
@@ -55,9 +61,10 @@ EXECUTION_UPDATED = (
     "summary",
     "attempts",
     "trace_id",
+    "steps",
 )
-STEP_COLUMNS = (
-    "execution_id",
+# A step record in `Execution.steps`, as the API shows it.
+STEP_FIELDS = (
     "position",
     "node_id",
     "component",
@@ -72,7 +79,7 @@ STEP_COLUMNS = (
 )
 
 
-# Rows per upsert statement: well under SQLite's 32,766 parameters (18 columns a row), and
+# Rows per upsert statement: well under SQLite's 32,766 parameters (19 columns a row), and
 # large enough that PostgreSQL parses one statement per chunk, not per row.
 UPSERT_CHUNK = 500
 
@@ -80,13 +87,12 @@ UPSERT_CHUNK = 500
 def write_batch(
     flow_id: int, version_id: int, items: list[Item], trace_id: str | None = None
 ) -> None:
-    """Upsert one execution per item (keyed by trigger message) and replace its step records.
+    """Upsert one execution per item (keyed by trigger message), its step records included.
     `trace_id`: the batch's OpenTelemetry trace, if traced.
 
-    Idempotent: a batch written twice (after a retried task) leaves the same rows. Executions
-    go in as multi-row upserts that return their ids; step records by COPY on PostgreSQL
-    (a row-by-row executemany there costs a server round of parsing per row: 4x slower) and
-    by executemany on SQLite, which runs in-process.
+    Idempotent: a batch written twice (after a retried task) leaves the same rows. Multi-row
+    upserts that return nothing: on PostgreSQL one statement of one array per column, on
+    SQLite one statement per UPSERT_CHUNK rows.
     """
     if not items:
         return
@@ -94,57 +100,17 @@ def write_batch(
     # row twice, and a batch is not meant to hold a message twice, but must not break if so.
     items = list({item["key"]: item for item in items}.values())
     finished = datetime.now(tz=UTC).timestamp()
-    rows = [_execution_row(flow_id, version_id, item, finished, trace_id) for item in items]
-    keys = [item["key"] for item in items]
     # Built before the transaction: on SQLite it holds the database's one write lock, which
     # every worker's batch needs, so the time inside is the pipeline's serial part.
-    step_rows = [
-        (item["key"], _step_row(position, step))
-        for item in items
-        for position, step in enumerate(item["steps"])
-    ]
+    rows = [_execution_row(flow_id, version_id, item, finished, trace_id) for item in items]
     with transaction.atomic(), connection.cursor() as cursor:
-        # Only a batch written before (a re-run) has step records to replace. Asked through
-        # the unique (flow, key) index: a DELETE by execution id on a table growing fast can
-        # be planned as a full scan of the step records while its statistics lag. Unordered:
-        # the model's default order (newest first) made SQLite walk every execution of the
-        # flow by time instead, a batch's cost growing with the table (0.11 ms an event at
-        # 100,000 executions, 0.42 at 700,000; 0.07 either way without it). In plain SQL: the
-        # ORM's preparation of 500 parameters for `key__in` cost more than the query.
-        rerun = _existing_ids(cursor, flow_id, keys)
-        if rerun:
-            StepRecord.objects.filter(execution_id__in=rerun).delete()
-        ids: dict[str, int] = {}
         if connection.vendor == "postgresql":
-            # One array per column: a short statement, whatever the batch's size.
             columns = [list(column) for column in zip(*rows, strict=True)]
             cursor.execute(_upsert_arrays_sql(), columns)
-            ids.update(cursor.fetchall())
         else:
             for start in range(0, len(rows), UPSERT_CHUNK):
                 chunk = rows[start : start + UPSERT_CHUNK]
                 cursor.execute(_upsert_sql(len(chunk)), [value for row in chunk for value in row])
-                ids.update(cursor.fetchall())
-        steps = ((ids[key], *row) for key, row in step_rows)
-        if connection.vendor == "postgresql":
-            _copy(cursor, StepRecord._meta.db_table, STEP_COLUMNS, steps)
-        else:
-            cursor.executemany(_insert_sql(StepRecord._meta.db_table, STEP_COLUMNS), list(steps))
-
-
-def _existing_ids(cursor: Any, flow_id: int, keys: list[str]) -> list[int]:
-    """Ids of the flow's executions with these keys, in no particular order."""
-    found: list[int] = []
-    table, flow, key = _q(Execution._meta.db_table), _q("flow_id"), _q("key")
-    for start in range(0, len(keys), UPSERT_CHUNK):
-        chunk = keys[start : start + UPSERT_CHUNK]
-        marks = ", ".join(["%s"] * len(chunk))
-        cursor.execute(
-            f"SELECT {_q('id')} FROM {table} WHERE {flow} = %s AND {key} IN ({marks})",  # noqa: S608
-            [flow_id, *chunk],
-        )
-        found.extend(row[0] for row in cursor.fetchall())
-    return found
 
 
 def _q(name: str) -> str:
@@ -164,12 +130,9 @@ def _upsert_sql(rows: int) -> str:
 
 
 def _upsert_clause() -> str:
-    """A re-run batch updates its executions (keyed by flow and message) and learns their ids."""
+    """A re-run batch updates its executions (keyed by flow and message)."""
     updates = ", ".join(f"{_q(c)} = excluded.{_q(c)}" for c in EXECUTION_UPDATED)
-    return (
-        f" ON CONFLICT ({_q('flow_id')}, {_q('key')}) DO UPDATE SET {updates}"
-        f" RETURNING {_q('key')}, {_q('id')}"
-    )
+    return f" ON CONFLICT ({_q('flow_id')}, {_q('key')}) DO UPDATE SET {updates}"
 
 
 # PostgreSQL types of EXECUTION_COLUMNS, for the arrays the upsert unnests.
@@ -192,6 +155,7 @@ EXECUTION_PG_TYPES = (
     "text",
     "integer",
     "varchar",
+    "jsonb",
 )
 
 
@@ -205,18 +169,8 @@ def _upsert_arrays_sql() -> str:
     )
 
 
-def _copy(
-    cursor: Any, table: str, columns: tuple[str, ...], rows: Iterable[tuple[Any, ...]]
-) -> None:
-    """PostgreSQL's COPY FROM STDIN through psycopg (its text format escapes each value)."""
-    names = ", ".join(_q(c) for c in columns)
-    with cursor.cursor.copy(f"COPY {_q(table)} ({names}) FROM STDIN") as copy:
-        for row in rows:
-            copy.write_row(row)
-
-
-# The step records of a batch's step share their start, and an execution's start is its trigger
-# step's: most timestamps of a batch come round more than once.
+# A batch's executions share their finish, and the steps of a batch's step their start: most
+# timestamps of a batch come round more than once.
 @lru_cache(maxsize=4096)
 def _time(seconds: float | None) -> Any:
     """A timestamp as the database column takes it (what the ORM would send, faster)."""
@@ -257,21 +211,39 @@ def _execution_row(
         item["summary"],
         item["attempts"],
         trace_id,
+        _steps_text(item["steps"]),
     )
 
 
-def _step_row(position: int, step: StepRecordData) -> tuple[Any, ...]:
-    """A step record's row but for its execution's id (known once the executions are in)."""
-    return (
-        position,
-        step["node_id"],
-        step["component"],
-        step["status"],
-        _time(step["started_at"]),
-        step["duration_ms"],
-        step["input"],
-        step["output"],
-        json_text(step["logs"]) or "[]",
-        step["error"][:5000],
-        step["error_details"],
-    )
+def _steps_text(steps: list[StepRecordData]) -> str:
+    """The step records as the JSON array of `Execution.steps`; inputs and outputs go in as
+    the JSON text they already are."""
+    return orjson.dumps(
+        [_step_object(position, step) for position, step in enumerate(steps)]
+    ).decode()
+
+
+def _step_object(position: int, step: StepRecordData) -> dict[str, Any]:
+    return {
+        "position": position,
+        "node_id": step["node_id"],
+        "component": step["component"],
+        "status": step["status"],
+        "started_at": iso_time(step["started_at"]),
+        "duration_ms": step["duration_ms"],
+        "input": _fragment(step["input"]),
+        "output": _fragment(step["output"]),
+        "logs": step["logs"],
+        "error": step["error"][:5000],
+        "error_details": _fragment(step["error_details"]),
+    }
+
+
+def _fragment(text: str | None) -> orjson.Fragment | None:
+    return None if text is None else orjson.Fragment(text)
+
+
+@lru_cache(maxsize=4096)
+def iso_time(seconds: float) -> str:
+    """A step's start as the API writes times (ISO 8601, UTC, `Z`)."""
+    return datetime.fromtimestamp(seconds, tz=UTC).isoformat().replace("+00:00", "Z")

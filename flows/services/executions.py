@@ -103,21 +103,21 @@ def _dispatch_retries(first: Execution, step: int, executions: list[Execution]) 
 def _item_for_retry(execution: Execution) -> Item:
     item = new_item(execution.key, _meta(execution), execution.summary)
     item["attempts"] = execution.attempts + 1
-    for step in execution.steps.order_by("position"):
-        if step.node_id == execution.failed_node and step.status == "failed":
+    for step in execution.steps:
+        if step["node_id"] == execution.failed_node and step["status"] == "failed":
             break
         item["steps"].append(
             StepRecordData(
-                node_id=step.node_id,
-                component=step.component,
-                status=step.status,
-                started_at=step.started_at.timestamp(),
-                duration_ms=step.duration_ms,
-                input=json_text(step.input),
-                output=json_text(step.output),
-                logs=step.logs,
-                error=step.error,
-                error_details=json_text(step.error_details),
+                node_id=step["node_id"],
+                component=step["component"],
+                status=step["status"],
+                started_at=datetime.fromisoformat(step["started_at"]).timestamp(),
+                duration_ms=step["duration_ms"],
+                input=json_text(step["input"]),
+                output=json_text(step["output"]),
+                logs=step["logs"],
+                error=step["error"],
+                error_details=json_text(step["error_details"]),
             )
         )
     assert execution.retry_input is not None  # checked by retry_execution

@@ -56,7 +56,7 @@ def _delete_in_chunks(executions: QuerySet[Execution], chunk_size: int) -> int:
         ids = list(executions.order_by().values_list("id", flat=True)[:chunk_size])
         if not ids:
             return total
-        # Only the ids are loaded; the step records go by cascade in the same transaction.
+        # Only the ids are loaded; the step records are in the same rows.
         _, per_model = Execution.objects.filter(id__in=ids).only("id").delete()
         total += per_model.get(Execution._meta.label, 0)
 

@@ -20,8 +20,9 @@ from django.db.models.functions import Cast, Coalesce, Length
 
 from flows.choices import Role
 from flows.errors import Forbidden
-from flows.models import Execution, Flow, StepRecord, Workspace
+from flows.models import Execution, Flow, Workspace
 from flows.services.workspaces import AnyUser, NoSuchWorkspace, role_in, workspaces_of
+from flows.step_records import sizes_by_flow
 
 # What the stored bytes are made of: step inputs (and the full input a failed execution keeps
 # for its retry), step outputs, the lines user code logged, and error texts with their details.
@@ -105,20 +106,7 @@ def flow_storage(flows: QuerySet[Flow]) -> list[FlowStorage]:
             error=_chars("error"),
         )
     }
-    steps = {
-        row["execution__flow_id"]: row
-        for row in StepRecord.objects.filter(execution__flow_id__in=chosen)
-        .order_by()
-        .values("execution__flow_id")
-        .annotate(
-            count=Count("id"),
-            input=_chars("input"),
-            output=_chars("output"),
-            logs=_chars("logs"),
-            error=_chars("error"),
-            error_details=_chars("error_details"),
-        )
-    }
+    steps = sizes_by_flow(flows)
     found = []
     for flow in flows.select_related("workspace").order_by("id"):
         retention = Retention(

@@ -18,8 +18,8 @@ import pytest
 from django.contrib.auth.models import User
 from django.utils import timezone
 
-from flows.choices import ExecutionStatus, StepStatus
-from flows.models import Execution, Flow, FlowVersion, StepRecord
+from flows.choices import ExecutionStatus
+from flows.models import Execution, Flow, FlowVersion
 from flows.services.flows import publish_flow
 from flows.services.storage import flow_storage
 from flows.services.templates import (
@@ -31,6 +31,7 @@ from flows.services.templates import (
 from flows.services.workspaces import create_workspace
 from tests.browser.conftest import screenshot
 from tests.browser.ui import PASSWORD, expect, log_in, select_node
+from tests.factories import step_record
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -61,7 +62,7 @@ def record_executions(flow: Flow, node_id: str, count: int) -> int:
     now = timezone.now()
     for number in range(count):
         started = now - timedelta(minutes=count - number)
-        execution = Execution.objects.create(
+        Execution.objects.create(
             flow=flow,
             version=version,
             key=f"shop-events:0:{number}",
@@ -70,17 +71,13 @@ def record_executions(flow: Flow, node_id: str, count: int) -> int:
             partition=0,
             offset=number,
             started_at=started,
-        )
-        StepRecord.objects.create(
-            execution=execution,
-            position=0,
-            node_id=node_id,
-            component="code",
-            status=StepStatus.SUCCEEDED,
-            started_at=started,
-            input={"event_id": f"e-{number}", "type": "purchase"},
-            output=[{"event": "order.placed", "id": f"e-{number}"}],
-            logs=[],
+            steps=[
+                step_record(
+                    node_id=node_id,
+                    input={"event_id": f"e-{number}", "type": "purchase"},
+                    output=[{"event": "order.placed", "id": f"e-{number}"}],
+                )
+            ],
         )
     [row] = flow_storage(Flow.objects.filter(id=flow.id))
     return row.total_bytes

@@ -9,13 +9,14 @@ import pytest
 from django.contrib.auth.models import User
 from rest_framework.test import APIClient
 
-from flows.models import Credential, Execution, Flow, FlowVersion, StepRecord
+from flows.models import Credential, Execution, Flow, FlowVersion
 from tests.factories import (
     bloomreach_credential_fields,
     bloomreach_node,
     chain,
     code_node,
     kafka_node,
+    step_record,
 )
 
 SECRET = "demo-secret"
@@ -242,14 +243,7 @@ def _execution_for(flow_id: int) -> Execution:
         retry_input={"id": "events:0:0", "body": {}, "headers": {}, "meta": {}},
         summary="{}",
         error="boom",
-    )
-    StepRecord.objects.create(
-        execution=execution,
-        position=0,
-        node_id="in",
-        component="kafka",
-        status="succeeded",
-        started_at=timezone.now(),
+        steps=[step_record(node_id="in", component="kafka")],
     )
     return execution
 

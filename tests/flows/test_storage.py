@@ -19,16 +19,16 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from components.kafka.records import build_record
-from flows.choices import ExecutionStatus, Role, StepStatus
+from flows.choices import ExecutionStatus, Role
 from flows.engine.clipping import MASK, clip_json
 from flows.engine.jobs import job_from_records
 from flows.engine.steps import run_job_step
 from flows.graph import plan_for
-from flows.models import Execution, Flow, FlowVersion, StepRecord, Workspace
+from flows.models import Execution, Flow, FlowVersion, Workspace
 from flows.services.flows import create_flow, publish_flow
 from flows.services.storage import flow_storage, storage_report
 from flows.services.workspaces import add_member, create_workspace
-from tests.factories import chain, code_node, kafka_node
+from tests.factories import chain, code_node, kafka_node, step_record
 
 pytestmark = pytest.mark.django_db
 
@@ -55,25 +55,15 @@ def record(
     **fields: Any,
 ) -> Execution:
     started = timezone.now() - age
-    execution = Execution.objects.create(
+    return Execution.objects.create(
         flow=flow,
         version=version,
         key=key,
         status=ExecutionStatus.SUCCEEDED,
         started_at=started,
+        steps=[step_record(position, **step) for position, step in enumerate(steps or [])],
         **fields,
     )
-    for position, step in enumerate(steps or []):
-        StepRecord.objects.create(
-            execution=execution,
-            position=position,
-            node_id=f"n{position}",
-            component="code",
-            status=StepStatus.SUCCEEDED,
-            started_at=started,
-            **step,
-        )
-    return execution
 
 
 @pytest.fixture
@@ -186,10 +176,10 @@ def test_the_engine_stores_step_records_cut_to_the_cap(workspace: Workspace) -> 
         job: Any = job_from_records(flow.id, version.id, plan_for(flow.graph), records)
         while job is not None:
             job = run_job_step(job)
-    steps = StepRecord.objects.filter(execution__flow=flow)
-    assert steps.count() == 6  # the trigger and the code step of three messages
+    steps = [step for steps in flow.executions.values_list("steps", flat=True) for step in steps]
+    assert len(steps) == 6  # the trigger and the code step of three messages
     for step in steps:
-        stored = step.output if step.node_id == "in" else step.input
+        stored = step["output"] if step["node_id"] == "in" else step["input"]
         assert isinstance(stored, dict)
         assert stored["truncated"] is True and len(stored["preview"]) == 1000
     [row] = flow_storage(Flow.objects.filter(id=flow.id))
@@ -274,7 +264,7 @@ def test_an_owner_prunes_old_executions_then_all_of_them(api: APIClient, busy_fl
     assert older.status_code == 200, older.content
     assert older.json() == {"deleted": 1}
     assert list(Execution.objects.filter(flow=busy_flow).values_list("key", flat=True)) == ["b"]
-    assert StepRecord.objects.filter(execution__flow=busy_flow).count() == 1
+    assert [len(steps) for steps in busy_flow.executions.values_list("steps", flat=True)] == [1]
     assert api.post(url, {"all": True}, format="json").json() == {"deleted": 1}
     assert not Execution.objects.filter(flow=busy_flow).exists()
 

@@ -40,11 +40,11 @@ from rest_framework.test import APIClient
 from config.services import create_topic
 from flows.choices import Role
 from flows.engine.redis import get_redis, key
-from flows.models import Credential, Execution, Flow, StepRecord, Workspace
+from flows.models import Credential, Execution, Flow, Workspace
 from flows.services.credentials import create_credential
 from flows.services.flows import publish_flow
 from flows.services.workspaces import add_member, create_workspace
-from tests.factories import chain, code_node, kafka_node
+from tests.factories import chain, code_node, kafka_node, step_record
 from tests.fixtures.kafka import KafkaBroker, produce_records
 
 OWNER, EDITOR, VIEWER, OUTSIDER, ANONYMOUS = "owner", "editor", "viewer", "outsider", "anonymous"
@@ -121,14 +121,7 @@ def build_world() -> World:
         retry_input={"id": "events:0:0", "body": {"n": 1}, "headers": {}, "meta": {}},
         summary='{"n": 1}',
         error="boom",
-    )
-    StepRecord.objects.create(
-        execution=execution,
-        position=0,
-        node_id="in",
-        component="kafka",
-        status="succeeded",
-        started_at=timezone.now(),
+        steps=[step_record(node_id="in", component="kafka")],
     )
     world = World(users, workspace, other_workspace, flow, credential, execution)
     world.tokens = {role: Token.objects.create(user=user).key for role, user in users.items()}

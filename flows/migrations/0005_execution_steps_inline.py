@@ -1,0 +1,116 @@
+"""Step records move into their execution's row (`Execution.steps`, a JSON array).
+
+Writing a batch was one execution row and three step record rows per message; it is one row
+now. Existing step records are copied into their executions, a chunk of executions at a time,
+before their table goes.
+"""
+
+from typing import Any
+
+import django.db.models.deletion
+from django.db import migrations, models
+
+import flows.models
+
+CHUNK = 1_000
+
+
+def _iso(moment: Any) -> str:
+    """As the API (and flows.engine.records.iso_time) writes times."""
+    return moment.isoformat().replace("+00:00", "Z")
+
+
+def steps_into_executions(apps: Any, schema_editor: Any) -> None:
+    Execution = apps.get_model("flows", "Execution")
+    StepRecord = apps.get_model("flows", "StepRecord")
+    with_steps = StepRecord.objects.order_by("execution_id").values_list(
+        "execution_id", flat=True
+    )
+    last = 0
+    while True:
+        ids = list(with_steps.filter(execution_id__gt=last).distinct()[:CHUNK])
+        if not ids:
+            return
+        steps: dict[int, list[dict[str, Any]]] = {execution_id: [] for execution_id in ids}
+        for record in StepRecord.objects.filter(execution_id__in=ids).order_by(
+            "execution_id", "position", "id"
+        ):
+            steps[record.execution_id].append(
+                {
+                    "position": record.position,
+                    "node_id": record.node_id,
+                    "component": record.component,
+                    "status": record.status,
+                    "started_at": _iso(record.started_at),
+                    "duration_ms": record.duration_ms,
+                    "input": record.input,
+                    "output": record.output,
+                    "logs": record.logs,
+                    "error": record.error,
+                    "error_details": record.error_details,
+                }
+            )
+        executions = list(Execution.objects.filter(id__in=ids).only("id"))
+        for execution in executions:
+            execution.steps = steps[execution.id]
+        Execution.objects.bulk_update(executions, ["steps"], batch_size=200)
+        last = ids[-1]
+
+
+def steps_into_their_table(apps: Any, schema_editor: Any) -> None:
+    Execution = apps.get_model("flows", "Execution")
+    StepRecord = apps.get_model("flows", "StepRecord")
+    for execution in Execution.objects.exclude(steps=[]).only("id", "steps").iterator(CHUNK):
+        StepRecord.objects.bulk_create(
+            StepRecord(
+                execution_id=execution.id,
+                position=step["position"],
+                node_id=step["node_id"],
+                component=step["component"],
+                status=step["status"],
+                started_at=step["started_at"],
+                duration_ms=step["duration_ms"],
+                input=step["input"],
+                output=step["output"],
+                logs=step["logs"],
+                error=step["error"],
+                error_details=step["error_details"],
+            )
+            for step in execution.steps
+        )
+
+
+class Migration(migrations.Migration):
+    dependencies = [
+        ("flows", "0004_execution_trace_id"),
+    ]
+
+    operations = [
+        # Frees the name `steps` on Execution (no change in the database).
+        migrations.AlterField(
+            model_name="steprecord",
+            name="execution",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.CASCADE,
+                related_name="+",
+                to="flows.execution",
+            ),
+        ),
+        migrations.AddField(
+            model_name="execution",
+            name="steps",
+            field=flows.models.RecordField(blank=True, default=list),
+        ),
+        migrations.RunPython(steps_into_executions, steps_into_their_table, elidable=False),
+        migrations.DeleteModel(name="StepRecord"),
+        migrations.AlterField(
+            model_name="execution",
+            name="flow",
+            field=models.ForeignKey(
+                db_index=False,
+                on_delete=django.db.models.deletion.CASCADE,
+                related_name="executions",
+                to="flows.flow",
+            ),
+        ),
+    ]

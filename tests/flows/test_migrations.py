@@ -1,0 +1,111 @@
+"""Migrations keep an existing installation's history: step records moved from their own table
+into their executions' rows (0005) survive the move, value for value, and the way back."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from django.db import connection
+from django.db.migrations.executor import MigrationExecutor
+
+BEFORE = [("flows", "0004_execution_trace_id")]
+AFTER = [("flows", "0005_execution_steps_inline")]
+STARTED = datetime(2026, 11, 28, 12, 30, 15, 250000, tzinfo=UTC)
+
+
+def migrate(target: list[tuple[str, str]]) -> Any:
+    """The project's models as of `target`, once the database is there."""
+    executor = MigrationExecutor(connection)
+    executor.loader.build_graph()
+    executor.migrate(target)
+    return executor.loader.project_state(target).apps
+
+
+@pytest.fixture
+def back_to_latest() -> Iterator[None]:
+    """Whatever happens, the database ends with every migration applied, as other tests
+    expect."""
+    yield
+    executor = MigrationExecutor(connection)
+    executor.migrate(executor.loader.graph.leaf_nodes())
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("back_to_latest")
+def test_step_records_move_into_their_executions_and_back() -> None:
+    old = migrate(BEFORE)
+    workspace = old.get_model("flows", "Workspace").objects.create(name="W")
+    flow = old.get_model("flows", "Flow").objects.create(workspace=workspace, name="F")
+    version = old.get_model("flows", "FlowVersion").objects.create(flow=flow, number=1, graph={})
+    Execution = old.get_model("flows", "Execution")
+    StepRecord = old.get_model("flows", "StepRecord")
+    failed, quiet = (
+        Execution.objects.create(flow=flow, version=version, key=key, started_at=STARTED)
+        for key in ("a", "b")
+    )
+    # Written out of order: positions decide.
+    StepRecord.objects.create(
+        execution=failed,
+        position=1,
+        node_id="transform",
+        component="code",
+        status="failed",
+        started_at=STARTED,
+        input={"text": 'it\'s "quoted" ünïcødé'},
+        logs=["line"],
+        error="boom",
+        error_details={"line": 3},
+    )
+    StepRecord.objects.create(
+        execution=failed,
+        position=0,
+        node_id="in",
+        component="kafka",
+        status="succeeded",
+        started_at=STARTED,
+        duration_ms=0.5,
+        output=[1, 2],
+    )
+
+    new = migrate(AFTER)
+    moved = new.get_model("flows", "Execution").objects.get(id=failed.id)
+    assert moved.steps == [
+        {
+            "position": 0,
+            "node_id": "in",
+            "component": "kafka",
+            "status": "succeeded",
+            "started_at": "2026-11-28T12:30:15.250000Z",
+            "duration_ms": 0.5,
+            "input": None,
+            "output": [1, 2],
+            "logs": [],
+            "error": "",
+            "error_details": None,
+        },
+        {
+            "position": 1,
+            "node_id": "transform",
+            "component": "code",
+            "status": "failed",
+            "started_at": "2026-11-28T12:30:15.250000Z",
+            "duration_ms": None,
+            "input": {"text": 'it\'s "quoted" ünïcødé'},
+            "output": None,
+            "logs": ["line"],
+            "error": "boom",
+            "error_details": {"line": 3},
+        },
+    ]
+    assert new.get_model("flows", "Execution").objects.get(id=quiet.id).steps == []
+
+    back = migrate(BEFORE)
+    rows = back.get_model("flows", "StepRecord").objects.order_by("position")
+    assert [(r.execution_id, r.node_id, r.output, r.error_details) for r in rows] == [
+        (failed.id, "in", [1, 2], None),
+        (failed.id, "transform", None, {"line": 3}),
+    ]
+    assert rows[1].started_at == STARTED and rows[1].input == {"text": 'it\'s "quoted" ünïcødé'}
