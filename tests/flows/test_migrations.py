@@ -3,8 +3,8 @@ into their executions' rows (0005) survive the move, value for value, and the wa
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
