@@ -50,23 +50,20 @@ def sizes_by_flow(flows: QuerySet[Flow]) -> dict[int, dict[str, int]]:
     """One grouped query over the step records of `flows`' executions."""
     chosen, params = flows.values("id").query.sql_with_params()
     if connection.vendor == "postgresql":
-        # ->> of a JSON null is SQL NULL; ->'...'::text of one is 'null', not counted either.
-        def json_chars(name: str) -> str:
-            return f"SUM(LENGTH(NULLIF((s.value->'{name}')::text, 'null')))"
-
-        unnest = "CROSS JOIN LATERAL jsonb_array_elements(e.steps) AS s(value)"
+        # ->'...'::text of a JSON null is 'null', not counted.
+        json_chars = "SUM(LENGTH(NULLIF((s.value->'{}')::text, 'null')))"
         error = "SUM(LENGTH(s.value->>'error'))"
+        unnest = "CROSS JOIN LATERAL jsonb_array_elements(e.steps) AS s(value)"
     else:
         # json_quote keeps a JSON value's text as it is and quotes a string, so strings count
         # their quotes as stored; a JSON null comes out as 'null' and is not counted.
-        def json_chars(name: str) -> str:
-            return f"SUM(LENGTH(NULLIF(json_quote(json_extract(s.value, '$.{name}')), 'null')))"
-
-        unnest = ", json_each(e.steps) s"
+        json_chars = "SUM(LENGTH(NULLIF(json_quote(json_extract(s.value, '$.{}')), 'null')))"
         error = "SUM(LENGTH(json_extract(s.value, '$.error')))"
+        unnest = ", json_each(e.steps) s"
+    sizes = [json_chars.format(name) for name in ("input", "output", "logs")]
     sql = (
-        f"SELECT e.flow_id, COUNT(*), {json_chars('input')}, {json_chars('output')}, "  # noqa: S608
-        f"{json_chars('logs')}, {error}, {json_chars('error_details')} "
+        f"SELECT e.flow_id, COUNT(*), {', '.join(sizes)}, {error}, "  # noqa: S608
+        f"{json_chars.format('error_details')} "
         f"FROM {_table()} e {unnest} WHERE e.flow_id IN ({chosen}) GROUP BY e.flow_id"
     )
     with connection.cursor() as cursor:

@@ -169,8 +169,8 @@ def _upsert_arrays_sql() -> str:
     )
 
 
-# A batch's executions share their finish, and the steps of a batch's step their start: most
-# timestamps of a batch come round more than once.
+# A batch's executions share their finish, and many messages of a batch their start: most
+# timestamps of a batch come round more than once (and _iso_time's, the steps' starts, too).
 @lru_cache(maxsize=4096)
 def _time(seconds: float | None) -> Any:
     """A timestamp as the database column takes it (what the ORM would send, faster)."""
@@ -229,7 +229,7 @@ def _step_object(position: int, step: StepRecordData) -> dict[str, Any]:
         "node_id": step["node_id"],
         "component": step["component"],
         "status": step["status"],
-        "started_at": iso_time(step["started_at"]),
+        "started_at": _iso_time(step["started_at"]),
         "duration_ms": step["duration_ms"],
         "input": _fragment(step["input"]),
         "output": _fragment(step["output"]),
@@ -244,6 +244,6 @@ def _fragment(text: str | None) -> orjson.Fragment | None:
 
 
 @lru_cache(maxsize=4096)
-def iso_time(seconds: float) -> str:
+def _iso_time(seconds: float) -> str:
     """A step's start as the API writes times (ISO 8601, UTC, `Z`)."""
     return datetime.fromtimestamp(seconds, tz=UTC).isoformat().replace("+00:00", "Z")

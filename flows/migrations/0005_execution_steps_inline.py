@@ -13,10 +13,25 @@ from django.db import migrations, models
 import flows.models
 
 CHUNK = 1_000
+# A step record's fields, in the order the API shows them (flows.engine.records.STEP_FIELDS,
+# copied: a migration must not change when the app does).
+FIELDS = (
+    "position",
+    "node_id",
+    "component",
+    "status",
+    "started_at",
+    "duration_ms",
+    "input",
+    "output",
+    "logs",
+    "error",
+    "error_details",
+)
 
 
 def _iso(moment: Any) -> str:
-    """As the API (and flows.engine.records.iso_time) writes times."""
+    """As the API (and flows.engine.records._iso_time) writes times."""
     return moment.isoformat().replace("+00:00", "Z")
 
 
@@ -35,21 +50,9 @@ def steps_into_executions(apps: Any, schema_editor: Any) -> None:
         for record in StepRecord.objects.filter(execution_id__in=ids).order_by(
             "execution_id", "position", "id"
         ):
-            steps[record.execution_id].append(
-                {
-                    "position": record.position,
-                    "node_id": record.node_id,
-                    "component": record.component,
-                    "status": record.status,
-                    "started_at": _iso(record.started_at),
-                    "duration_ms": record.duration_ms,
-                    "input": record.input,
-                    "output": record.output,
-                    "logs": record.logs,
-                    "error": record.error,
-                    "error_details": record.error_details,
-                }
-            )
+            step = {name: getattr(record, name) for name in FIELDS}
+            step["started_at"] = _iso(record.started_at)
+            steps[record.execution_id].append(step)
         executions = list(Execution.objects.filter(id__in=ids).only("id"))
         for execution in executions:
             execution.steps = steps[execution.id]
@@ -62,20 +65,8 @@ def steps_into_their_table(apps: Any, schema_editor: Any) -> None:
     StepRecord = apps.get_model("flows", "StepRecord")
     for execution in Execution.objects.exclude(steps=[]).only("id", "steps").iterator(CHUNK):
         StepRecord.objects.bulk_create(
-            StepRecord(
-                execution_id=execution.id,
-                position=step["position"],
-                node_id=step["node_id"],
-                component=step["component"],
-                status=step["status"],
-                started_at=step["started_at"],
-                duration_ms=step["duration_ms"],
-                input=step["input"],
-                output=step["output"],
-                logs=step["logs"],
-                error=step["error"],
-                error_details=step["error_details"],
-            )
+            # The ISO start goes in as text: the DateTimeField parses it.
+            StepRecord(execution_id=execution.id, **step)
             for step in execution.steps
         )
 

@@ -14,8 +14,8 @@ from flows.engine.records import STEP_FIELDS, UPSERT_CHUNK, write_batch
 from flows.models import Execution, Flow, FlowVersion, Workspace
 from tests.factories import chain, code_node, kafka_node
 
-# Characters that need escaping somewhere: SQL quotes, COPY's backslash, tab and newline,
-# array literal braces, commas and double quotes, and text beyond ASCII.
+# Characters that need escaping somewhere: SQL quotes, JSON's backslash, tab and newline,
+# PostgreSQL array literals' braces, commas and double quotes, and text beyond ASCII.
 AWKWARD = 'it\'s "quoted", {braced}, back\\slash\ttab\nnew line, ünïcødé 🚀'
 
 
