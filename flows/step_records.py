@@ -1,13 +1,56 @@
-"""Queries over step records, which live in their execution's row as a JSON array
-(`Execution.steps`): the database unnests the arrays, on SQLite and PostgreSQL alike, so no
-record is loaded into Python to be measured or sampled."""
+"""Step records, which live in their execution's row as a JSON array (`Execution.steps`).
+
+Queries over them let the database unnest the arrays, on SQLite and PostgreSQL alike, so no
+record is loaded into Python to be measured or sampled. `resolve_inputs` gives stored records
+the shape the API shows.
+"""
 
 from __future__ import annotations
+
+from typing import Any
 
 from django.db import connection
 from django.db.models import QuerySet
 
 from flows.models import Execution, Flow
+
+
+def resolve_inputs(steps: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The records with every `input` in place: a record stored with `input_from` (see
+    flows.engine.jobs.SOURCE) gets its input rebuilt from the earlier record it points to.
+    Returns new dicts; records without a reference are passed through as they are."""
+    resolved: list[dict[str, Any]] = []
+    for step in steps:
+        source = step.get("input_from")
+        if source is not None:
+            step = {name: value for name, value in step.items() if name != "input_from"}
+            step["input"] = _input_at(resolved, source)
+        resolved.append(step)
+    return resolved
+
+
+def _input_at(earlier: list[dict[str, Any]], source: list[int]) -> Any:
+    """The message a step got from the earlier record `source` names, as routed by
+    flows.engine.steps._route: that record's output itself ([position]), or its output number
+    `index` as the body of a message with the id, headers and meta of that record's input
+    ([position, index]). None if the reference does not fit (never expected)."""
+    position = source[0]
+    if not 0 <= position < len(earlier):
+        return None
+    record = earlier[position]
+    if len(source) == 1:
+        return record.get("output")
+    index, outputs, parent = source[1], record.get("output"), record.get("input")
+    if not isinstance(outputs, list) or not 0 <= index < len(outputs):
+        return None
+    if not isinstance(parent, dict) or "id" not in parent:
+        return None
+    return {
+        "id": f"{parent['id']}/{index}" if len(outputs) > 1 else parent["id"],
+        "body": outputs[index],
+        "headers": parent.get("headers", {}),
+        "meta": parent.get("meta", {}),
+    }
 
 
 def _table() -> str:

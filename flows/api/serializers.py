@@ -11,6 +11,7 @@ from flows.choices import ExecutionStatus, StepStatus
 from flows.models import Credential, Execution, Flow, FlowVersion, Workspace
 from flows.services.credentials import credential_schemas, public_view
 from flows.services.workspaces import role_in
+from flows.step_records import resolve_inputs
 
 # Ids are 64-bit: a larger number in a lookup overflows the database driver (a 500 on SQLite).
 MAX_ID = 2**63 - 1
@@ -209,8 +210,18 @@ class FlowVersionSerializer(ModelSerializer):
         fields = ["id", "number", "graph", "created_at"]
 
 
+class StepRecordListSerializer(serializers.ListSerializer):
+    """An execution's step records, each input in place (flows.step_records.resolve_inputs)."""
+
+    def to_representation(self, data: Any) -> list[Any]:
+        return resolve_inputs(list(data))
+
+
 class StepRecordSerializer(serializers.Serializer):
     """A step record as stored in `Execution.steps` (flows.engine.records.STEP_FIELDS)."""
+
+    class Meta:
+        list_serializer_class = StepRecordListSerializer
 
     position = serializers.IntegerField()
     node_id = serializers.CharField()

@@ -34,19 +34,28 @@ def clip_json(value: Any, secrets: list[str] | tuple[str, ...] = ()) -> str | No
     """`value` as stored in a record, as JSON text: secrets masked, cut to
     TRIBUTARY_RECORD_MAX_BYTES. Text, because that is how it travels in the job and goes into
     the database: a record is encoded once here and never decoded by the engine."""
+    return clip_json_whole(value, secrets)[0]
+
+
+def clip_json_whole(
+    value: Any, secrets: list[str] | tuple[str, ...] = ()
+) -> tuple[str | None, bool]:
+    """clip_json, and whether the text is `value`'s own encoding, whole: nothing masked, nothing
+    cut (a reader can then take parts of it for what they were)."""
     if value is None:
-        return None
+        return None, True
     original = orjson.dumps(value, default=str).decode()
-    text = _mask(original, secrets)
-    if text != original and not _is_json(text):
+    text = _mask(original, secrets) if secrets else original
+    masked = text != original  # the same object when nothing was masked: no comparison
+    if masked and not _is_json(text):
         # A secret spanning quotes or commas was cut out of the JSON's structure: keep the
         # masked text as a string rather than store what no reader can parse.
         text = orjson.dumps(text).decode()
     limit = settings.TRIBUTARY_RECORD_MAX_BYTES
     if len(text) > limit:
         cut = {"truncated": True, "size": len(text), "preview": text[:limit]}
-        return orjson.dumps(cut).decode()
-    return text
+        return orjson.dumps(cut).decode(), False
+    return text, not masked
 
 
 def _is_json(text: str) -> bool:

@@ -14,7 +14,7 @@ import orjson
 
 from components.base import TriggerRecord
 from flows.choices import StepStatus
-from flows.engine.clipping import clip_json
+from flows.engine.clipping import clip_json, clip_json_whole
 from flows.engine.redis import key
 from flows.graph import Plan
 
@@ -34,6 +34,21 @@ class StepRecordData(TypedDict):
     logs: list[str]
     error: str
     error_details: str | None
+    # Set instead of `input` when the input is in an earlier record already (see SOURCE).
+    input_from: NotRequired[list[int]]
+    # Its input and output are their values' own encodings, nothing masked or cut: a later
+    # step's input may then point into them rather than be stored again.
+    whole: NotRequired[bool]
+
+
+# A message waiting at a node says where it came from under this key, as the `input_from` its
+# step record will keep instead of a copy of it: [position] when it is the output of the step
+# at that position (a trigger's message), [position, index] when its body is that step's
+# output number `index`, with the id, headers and meta of that step's input (flows.engine.steps
+# routes it so). The engine takes the key off before a component sees the message; readers
+# rebuild the input (flows.step_records.resolve_inputs). Like n8n, which keeps each node's
+# output once, this stores a message's body once per hop instead of twice.
+SOURCE = "_source"
 
 
 class Item(TypedDict):
@@ -81,12 +96,12 @@ def summary_of(body: Any) -> str:
     return text[:500]
 
 
-def new_item(key: str, meta: dict[str, Any], summary: str) -> Item:
+def new_item(key: str, meta: dict[str, Any], summary: str, started_at: float | None = None) -> Item:
     return Item(
         key=key,
         meta=meta,
         summary=summary,
-        started_at=time.time(),
+        started_at=time.time() if started_at is None else started_at,
         pending={},
         steps=[],
         error="",
@@ -104,12 +119,19 @@ def job_from_records(
     batch_id = uuid.uuid4().hex
     trigger = plan.trigger
     first_actions = plan.children.get(trigger.id, [])
+    # One moment for the batch: its messages were read together (and the records' writer
+    # converts one timestamp instead of one per message).
+    started_at = time.time()
     items = []
     for record in records:
         message = record.message
         item = new_item(
-            f"v{version_id}:{message['id']}", message["meta"], summary_of(message["body"])
+            f"v{version_id}:{message['id']}",
+            message["meta"],
+            summary_of(message["body"]),
+            started_at,
         )
+        output, whole = clip_json_whole(dict(message))
         step = StepRecordData(
             node_id=trigger.id,
             component=trigger.component,
@@ -117,10 +139,11 @@ def job_from_records(
             started_at=item["started_at"],
             duration_ms=None,
             input=None,
-            output=clip_json(dict(message)),
+            output=output,
             logs=[],
             error="",
             error_details=None,
+            whole=whole,
         )
         if record.error is not None:
             step["status"] = StepStatus.FAILED
@@ -130,7 +153,7 @@ def job_from_records(
             item["failed_node"] = trigger.id
         else:
             for node_id in first_actions:
-                item["pending"][node_id] = [dict(message)]
+                item["pending"][node_id] = [{**message, SOURCE: [0]}]
         item["steps"].append(step)
         items.append(item)
     return Job(

@@ -63,7 +63,8 @@ EXECUTION_UPDATED = (
     "trace_id",
     "steps",
 )
-# A step record in `Execution.steps`, as the API shows it.
+# A step record in `Execution.steps`, as the API shows it. Stored with an `input_from`
+# instead of its `input` when that is in an earlier record (flows.step_records.resolve_inputs).
 STEP_FIELDS = (
     "position",
     "node_id",
@@ -224,7 +225,7 @@ def _steps_text(steps: list[StepRecordData]) -> str:
 
 
 def _step_object(position: int, step: StepRecordData) -> dict[str, Any]:
-    return {
+    stored: dict[str, Any] = {
         "position": position,
         "node_id": step["node_id"],
         "component": step["component"],
@@ -237,6 +238,10 @@ def _step_object(position: int, step: StepRecordData) -> dict[str, Any]:
         "error": step["error"][:5000],
         "error_details": _fragment(step["error_details"]),
     }
+    if "input_from" in step:
+        # The input is in an earlier record (flows.engine.jobs.SOURCE); readers rebuild it.
+        stored["input_from"] = step["input_from"]
+    return stored
 
 
 def _fragment(text: str | None) -> orjson.Fragment | None:

@@ -30,8 +30,8 @@ from flows.engine import (
     tally,
     tracing,
 )
-from flows.engine.clipping import clip_json, mask_text
-from flows.engine.jobs import Item, Job, StepRecordData
+from flows.engine.clipping import clip_json, clip_json_whole, mask_text
+from flows.engine.jobs import SOURCE, Item, Job, StepRecordData
 from flows.engine.redis import get_redis
 from flows.graph import Node, Plan, plan_for
 from flows.models import Credential, FlowVersion
@@ -216,6 +216,8 @@ def _unavailable(error: StepError) -> bool:
 def _run_node(
     context: VersionContext, node: Node, waiting: list[tuple[Item, dict]], job: Job
 ) -> Deferral | None:
+    # Where each message came from is the engine's to know, not the component's.
+    sources = [message.pop(SOURCE, None) for _, message in waiting]
     messages = [message for _, message in waiting]
     started = time.time()
     counts = tally.StepCounts()
@@ -234,10 +236,13 @@ def _run_node(
     elapsed_ms = (time.time() - started) * 1000
     fresh = sum(1 for o in outcomes if not o.skipped) or 1
     children = context.plan.children.get(node.id, [])
-    for (item, message), outcome in zip(waiting, outcomes, strict=True):
+    for (item, message), source, outcome in zip(waiting, sources, outcomes, strict=True):
         duration = outcome.duration_ms if outcome.duration_ms is not None else elapsed_ms / fresh
         counts.observe(outcome, duration)
-        item["steps"].append(_step_record(context, node, message, outcome, started, duration))
+        input_from = _input_from(context, source, item["steps"])
+        item["steps"].append(
+            _step_record(context, node, message, outcome, started, duration, input_from)
+        )
         if outcome.error is not None:
             item["error"] = mask_text(outcome.error.message, context.secrets)
             item["failed_node"] = node.id
@@ -254,15 +259,35 @@ def _route(item: Item, message: dict, outcome: Outcome, children: list[str]) -> 
             item["reached_end"] = True
         return
     many = len(outcome.outputs) > 1
+    position = len(item["steps"]) - 1  # the step record of `outcome`, appended last
     for index, body in enumerate(outcome.outputs):
         child_message = {
             "id": f"{message['id']}/{index}" if many else message["id"],
             "body": body,
             "headers": message.get("headers", {}),
             "meta": message.get("meta", {}),
+            SOURCE: [position, index],
         }
         for child in children:
             item["pending"].setdefault(child, []).append(child_message)
+
+
+def _input_from(
+    context: VersionContext, source: list[int] | None, earlier: list[StepRecordData]
+) -> list[int] | None:
+    """`source` (see jobs.SOURCE) when the record it points to holds the message whole, so
+    that this step's record can point there instead of storing it again; else None."""
+    if source is None or not 0 <= source[0] < len(earlier):
+        return None
+    record = earlier[source[0]]
+    if not record.get("whole"):
+        return None
+    # The trigger's record is written before the version's secrets are known: a message
+    # carrying one is stored (masked) as this step's input, as before.
+    output = record["output"] or ""
+    if source[0] == 0 and any(secret in output for secret in context.secrets):
+        return None
+    return source
 
 
 def _step_record(
@@ -272,6 +297,7 @@ def _step_record(
     outcome: Outcome,
     started: float,
     duration_ms: float,
+    input_from: list[int] | None,
 ) -> StepRecordData:
     if outcome.error is not None:
         status = StepStatus.FAILED
@@ -282,18 +308,27 @@ def _step_record(
     else:
         status = StepStatus.SUCCEEDED
     error = outcome.error
-    return StepRecordData(
+    if input_from is None:
+        input_text, input_whole = clip_json_whole(message, context.secrets)
+    else:
+        input_text, input_whole = None, True
+    output, output_whole = clip_json_whole(outcome.outputs, context.secrets)
+    record = StepRecordData(
         node_id=node.id,
         component=node.component,
         status=status,
         started_at=started,
         duration_ms=round(duration_ms, 3),
-        input=clip_json(message, context.secrets),
-        output=clip_json(outcome.outputs, context.secrets),
+        input=input_text,
+        output=output,
         logs=[mask_text(line, context.secrets)[:2000] for line in outcome.logs[:200]],
         error=mask_text(error.message, context.secrets) if error else "",
         error_details=clip_json(error.as_dict(), context.secrets) if error else None,
+        whole=input_whole and output_whole,
     )
+    if input_from is not None:
+        record["input_from"] = input_from
+    return record
 
 
 def _outcomes(context: VersionContext, node: Node, messages: list[dict]) -> list[Outcome]:

@@ -61,13 +61,17 @@ def steps_into_executions(apps: Any, schema_editor: Any) -> None:
 
 
 def steps_into_their_table(apps: Any, schema_editor: Any) -> None:
+    # Records written since may point to an earlier record for their input (`input_from`):
+    # the app's own reader gives them their input back, as the old table held it.
+    from flows.step_records import resolve_inputs
+
     Execution = apps.get_model("flows", "Execution")
     StepRecord = apps.get_model("flows", "StepRecord")
     for execution in Execution.objects.exclude(steps=[]).only("id", "steps").iterator(CHUNK):
         StepRecord.objects.bulk_create(
             # The ISO start goes in as text: the DateTimeField parses it.
             StepRecord(execution_id=execution.id, **step)
-            for step in execution.steps
+            for step in resolve_inputs(execution.steps)
         )
 
 

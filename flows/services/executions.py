@@ -19,6 +19,7 @@ from flows.engine.jobs import Item, Job, StepRecordData, json_text, new_item
 from flows.errors import ServiceError
 from flows.graph import plan_for
 from flows.models import Execution, Flow
+from flows.step_records import resolve_inputs
 
 
 def retry_execution(execution: Execution) -> Execution:
@@ -103,7 +104,7 @@ def _dispatch_retries(first: Execution, step: int, executions: list[Execution]) 
 def _item_for_retry(execution: Execution) -> Item:
     item = new_item(execution.key, _meta(execution), execution.summary)
     item["attempts"] = execution.attempts + 1
-    for step in execution.steps:
+    for step in resolve_inputs(execution.steps):
         if step["node_id"] == execution.failed_node and step["status"] == "failed":
             break
         item["steps"].append(

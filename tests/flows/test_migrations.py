@@ -101,11 +101,19 @@ def test_step_records_move_into_their_executions_and_back() -> None:
         },
     ]
     assert new.get_model("flows", "Execution").objects.get(id=quiet.id).steps == []
+    # Written since: a step whose input is the trigger's output points there.
+    message = {"id": "t:0:1", "body": {"n": 1}, "headers": {}, "meta": {}}
+    later = moved.steps[0] | {"output": message}
+    pointing = moved.steps[1] | {"status": "succeeded", "input": None, "input_from": [0]}
+    new.get_model("flows", "Execution").objects.filter(id=quiet.id).update(steps=[later, pointing])
 
     back = migrate(BEFORE)
-    rows = back.get_model("flows", "StepRecord").objects.order_by("position")
+    rows = back.get_model("flows", "StepRecord").objects.order_by("execution_id", "position")
     assert [(r.execution_id, r.node_id, r.output, r.error_details) for r in rows] == [
         (failed.id, "in", [1, 2], None),
         (failed.id, "transform", None, {"line": 3}),
+        (quiet.id, "in", message, None),
+        (quiet.id, "transform", None, {"line": 3}),
     ]
+    assert rows[3].input == message
     assert rows[1].started_at == STARTED and rows[1].input == {"text": 'it\'s "quoted" ünïcødé'}
