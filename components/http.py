@@ -102,11 +102,35 @@ def new_session(pool_size: int = DEFAULT_POOL_SIZE) -> requests.Session:
     Retries are ours (in `send`), so urllib3's own retries are off: they would not honour our
     policy and would hide attempts from the step's log.
     """
-    session = requests.Session()
+    session = _Session()
     adapter = HTTPAdapter(pool_connections=pool_size, pool_maxsize=pool_size, max_retries=0)
     session.mount("http://", adapter)
     session.mount("https://", adapter)
     return session
+
+
+class _Session(requests.Session):
+    """Reads the environment's proxy and CA bundle settings once per destination, not on
+    every request: requests scans the environment and `no_proxy` each time, a measurable
+    share of a worker's time at thousands of requests a second. Workers' environments do not
+    change while they run."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._environment: dict[tuple[str, str], Any] = {}
+
+    def merge_environment_settings(
+        self, url: Any, proxies: Any, stream: Any, verify: Any, cert: Any
+    ) -> Any:
+        if proxies or stream is not None or verify is not None or cert is not None:
+            return super().merge_environment_settings(url, proxies, stream, verify, cert)
+        parts = urlsplit(url)
+        destination = (str(parts.scheme), str(parts.netloc))
+        settings = self._environment.get(destination)
+        if settings is None:
+            settings = super().merge_environment_settings(url, {}, None, None, None)
+            self._environment[destination] = settings
+        return {**settings, "proxies": dict(settings["proxies"])}
 
 
 def safe_url(url: str) -> str:

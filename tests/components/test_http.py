@@ -179,3 +179,23 @@ def test_delays_grow_exponentially_and_are_capped() -> None:
 def test_safe_url_drops_user_and_password() -> None:
     assert safe_url("https://u:p@example.com:8443/a?b=1") == "https://example.com:8443/a?b=1"
     assert safe_url("https://example.com/a") == "https://example.com/a"
+
+
+def test_proxy_settings_from_the_environment_are_honoured_per_destination(
+    scripted_server: ScriptedServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The session reads the environment once per destination (not per request), and still
+    as requests would: through the proxy it names, except for hosts in no_proxy."""
+    monkeypatch.setenv("HTTP_PROXY", scripted_server.url)
+    monkeypatch.setenv("NO_PROXY", "direct.invalid")
+    with new_session() as session:
+        for _ in range(2):
+            response = send(session, "GET", "http://elsewhere.invalid/via-proxy", policy=FAST)
+            assert response.status_code == 200
+        # A proxy sees the absolute URL: the request went through it, both times.
+        assert [r.path for r in scripted_server.requests] == [
+            "http://elsewhere.invalid/via-proxy"
+        ] * 2
+        with pytest.raises(StepError, match=r"direct\.invalid"):
+            send(session, "GET", "http://direct.invalid/", policy=FAST, timeout=2)
+    assert len(scripted_server.requests) == 2  # no_proxy's host was not sent to the proxy
