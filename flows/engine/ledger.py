@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Mapping
+from functools import lru_cache
 from typing import Any
 
 import orjson
@@ -36,6 +37,9 @@ def delivery_id(message: Mapping[str, Any]) -> str:
     return f"{message['id']}@{meta.get('timestamp')}"
 
 
+# A chunk's ids are split here when its ledger entries are read, marked and written: three
+# times per message, the same ids within moments.
+@lru_cache(maxsize=8192)
 def _block(message_id: str) -> tuple[str, str]:
     """(hash name suffix, field) of a ledger id: "t:3:12345/1@17…" -> ("t:3:1", "12345/1@17…")."""
     head, _, offset = message_id.partition("@")[0].rpartition(":")
