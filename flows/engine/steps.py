@@ -269,7 +269,8 @@ def _route(item: Item, message: dict, outcome: Outcome, children: list[str]) -> 
             SOURCE: [position, index],
         }
         for child in children:
-            item["pending"].setdefault(child, []).append(child_message)
+            # A dict of its own for each child: a step takes SOURCE off the messages it runs.
+            item["pending"].setdefault(child, []).append(dict(child_message))
 
 
 def _input_from(

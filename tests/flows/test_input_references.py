@@ -140,3 +140,23 @@ def test_resolving_leaves_records_without_references_alone() -> None:
     ]
     assert resolve_inputs(broken)[1] == {"position": 1, "input": None}
     assert "input_from" in broken[1]  # the stored records are not changed
+
+
+def test_each_branch_points_to_the_step_it_came_from(workspace: Workspace) -> None:
+    """One output routed to two steps: both keep a reference, neither a copy."""
+    nodes = [kafka_node(), code_node(SPLIT, "split"), code_node(ECHO, "a"), code_node(ECHO, "b")]
+    edges = [{"source": "in", "target": "split"}]
+    edges += [{"source": "split", "target": target} for target in ("a", "b")]
+    graph = {"nodes": nodes, "edges": edges}
+    flow = create_flow(workspace, "Branches", graph, None)
+    version = publish_flow(flow, None)
+    record = build_record("events", 0, 0, b"k", b'{"n": 3}', [], 1_700_000, "json")
+    job: Job | None = job_from_records(flow.id, version.id, plan_for(graph), [record])
+    while job is not None:
+        job = run_job_step(job)
+
+    stored = stored_steps(flow)
+    branches = sorted((step["node_id"], step["input_from"]) for step in stored[2:])
+    assert branches == [("a", [1, 0]), ("a", [1, 1]), ("b", [1, 0]), ("b", [1, 1])]
+    resolved = resolve_inputs(stored)
+    assert {step["input"]["body"]["part"] for step in resolved[2:]} == {1, 2}
