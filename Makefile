@@ -93,7 +93,7 @@ frontend-test: frontend
 test: setup test-tools lint typecheck frontend-test pytest
 
 # Throughput, latency and cost of the platform against a no-platform ceiling; see
-# bench/README.md. `make bench N=5000`; WORKERS, BENCH_WORKERS=1,2, SCENARIOS, STEADY_RATE,
+# bench/README.md. `make bench N=5000`; WORKERS, BENCH_WORKERS=1,2, BENCH_ROUNDS, SCENARIOS, STEADY_RATE,
 # STEADY_SECONDS and PROFILE=1 (TRIBUTARY_PROFILE=1 in every Tributary process) pass through.
 N ?= 100000
 WORKERS ?= 2

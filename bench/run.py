@@ -17,6 +17,7 @@ import os
 import platform
 import shutil
 import signal
+import statistics
 import subprocess
 import sys
 import time
@@ -55,6 +56,7 @@ def machine(settings: Settings) -> dict[str, Any]:
         "N": settings.events,
         "workers": settings.workers,
         "bench_workers": settings.bench_workers,
+        "rounds": settings.rounds,
         "scenarios": settings.scenarios,
         "steady_rate": settings.steady_rate,
         "steady_seconds": settings.steady_seconds,
@@ -86,26 +88,48 @@ def git_diff_digest() -> str:
     return hashlib.sha1(git("diff", "HEAD").encode(), usedforsecurity=False).hexdigest()[:12]
 
 
+def _ratio(result: dict[str, Any], results: list[dict[str, Any]]) -> float | None:
+    """A platform scenario's events/s over its ceiling's in the same round, if that ran."""
+    ceiling = CEILING_OF.get(result["scenario"])
+    for other in results:
+        if other["scenario"] == ceiling and other.get("round") == result.get("round"):
+            return float(result["events_per_s"]) / float(other["events_per_s"])
+    return None
+
+
 def table(results: list[dict[str, Any]]) -> str:
-    ceilings = {r["scenario"]: r["events_per_s"] for r in results if r["workers"] == 0}
     header = (
-        f"{'scenario':<18} {'workers':>7} {'events':>8} {'delivered':>13} {'seconds':>8} "
-        f"{'ev/s':>9} {'p50 ms':>9} {'p99 ms':>9} {'RSS MB':>8} {'CPU s':>8}  ratio"
+        f"{'scenario':<18} {'round':>5} {'workers':>7} {'events':>8} {'delivered':>13} "
+        f"{'seconds':>8} {'ev/s':>9} {'p50 ms':>9} {'p99 ms':>9} {'RSS MB':>8} {'CPU s':>8}"
+        "  ratio"
     )
     lines = [header, "-" * len(header)]
     for r in results:
-        ceiling = ceilings.get(CEILING_OF.get(r["scenario"], ""))
-        ratio = ""
-        if ceiling:
-            ratio = f"{r['events_per_s'] / ceiling:.3f} of {CEILING_OF[r['scenario']]}"
+        ratio = _ratio(r, results)
+        shown = f"{ratio:.3f} of {CEILING_OF[r['scenario']]}" if ratio is not None else ""
         delivered = f"{r['delivered']}/{r['expected']}"
         lines.append(
-            f"{r['scenario']:<18} {r['workers']:>7} {r['events']:>8} {delivered:>13} "
-            f"{r['seconds']:>8.2f} {r['events_per_s']:>9.1f} {_cell(r['p50_latency_ms'])} "
-            f"{_cell(r['p99_latency_ms'])} {r['peak_rss_mb_total']:>8.1f} "
-            f"{r['cpu_seconds']:>8.2f}  {ratio}"
+            f"{r['scenario']:<18} {r.get('round', 1):>5} {r['workers']:>7} {r['events']:>8} "
+            f"{delivered:>13} {r['seconds']:>8.2f} {r['events_per_s']:>9.1f} "
+            f"{_cell(r['p50_latency_ms'])} {_cell(r['p99_latency_ms'])} "
+            f"{r['peak_rss_mb_total']:>8.1f} {r['cpu_seconds']:>8.2f}  {shown}"
         )
     return "\n".join(lines)
+
+
+def medians(results: list[dict[str, Any]]) -> list[str]:
+    """Per platform scenario and worker count over the rounds: each round's ratio to its
+    ceiling and their median, e.g. "bloomreach, 2 workers: 0.44 0.47 0.45 -> median 0.45"."""
+    ratios: dict[tuple[str, int], list[float]] = {}
+    for result in results:
+        ratio = _ratio(result, results)
+        if ratio is not None:
+            ratios.setdefault((result["scenario"], result["workers"]), []).append(ratio)
+    return [
+        f"{scenario}, {workers} worker(s): {' '.join(f'{r:.3f}' for r in values)} -> median "
+        f"{statistics.median(values):.3f} of {CEILING_OF[scenario]}"
+        for (scenario, workers), values in ratios.items()
+    ]
 
 
 def _cell(value: float | None) -> str:
@@ -153,20 +177,16 @@ def run(settings: Settings) -> int:
         with results_file.open("a") as out:
             out.write(json.dumps(header) + "\n")
 
-        for scenario in settings.scenarios:
-            if scenario.startswith("ceiling"):
-                say(f"{scenario}: running")
-                bench.emit(bench.ceiling(scenario), results_file)
         if any(not s.startswith("ceiling") for s in settings.scenarios):
+            # Started (and then idle) before the ceilings, so that every round runs on the
+            # same set of processes.
             stack.start_platform(settings.workers)
-        for scenario in settings.scenarios:
-            counts = settings.bench_workers if scenario == "bloomreach" else [settings.workers]
-            if scenario.startswith("ceiling"):
-                continue
-            for workers in counts:
-                say(f"{scenario}: running with {workers} worker(s)")
-                bench.emit(bench.platform(scenario, workers), results_file)
+        for round_number in range(1, settings.rounds + 1):
+            run_round(bench, settings, round_number, results_file)
         print(table(bench.results), flush=True)
+        if settings.rounds > 1:
+            for line in medians(bench.results):
+                print(line, flush=True)
         say(f"results appended to {results_file}")
     except ScenarioFailed as error:
         failed = str(error)
@@ -186,6 +206,23 @@ def run(settings: Settings) -> int:
     if not settings.keep:
         shutil.rmtree(run_dir, ignore_errors=True)
     return 0
+
+
+def run_round(bench: Bench, settings: Settings, number: int, results_file: Path) -> None:
+    """The ceilings first, then the platform scenarios (`bloomreach` at each worker count)."""
+    rounds = f" (round {number} of {settings.rounds})" if settings.rounds > 1 else ""
+    for scenario in settings.scenarios:
+        if scenario.startswith("ceiling"):
+            say(f"{scenario}: running{rounds}")
+            bench.emit({**bench.ceiling(scenario), "round": number}, results_file)
+    for scenario in settings.scenarios:
+        if scenario.startswith("ceiling"):
+            continue
+        counts = settings.bench_workers if scenario == "bloomreach" else [settings.workers]
+        for workers in counts:
+            say(f"{scenario}: running with {workers} worker(s){rounds}")
+            result = bench.platform(scenario, workers)
+            bench.emit({**result, "round": number}, results_file)
 
 
 def _attr(value: bytes) -> Any:

@@ -40,6 +40,9 @@ class Settings:
     session_timeout_ms: int
     results_dir: Path
     keep: bool
+    # Every scenario this many times, round after round: one machine's runs differ by ~15%,
+    # and a median of ratios, each to its own round's ceiling, travels better than one.
+    rounds: int
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -51,6 +54,9 @@ class Settings:
         bench_workers = [int(n) for n in env_list("BENCH_WORKERS", str(workers))]
         if workers < 1 or any(n < 1 for n in bench_workers):
             raise SystemExit("WORKERS and BENCH_WORKERS need at least one worker")
+        rounds = env_int("BENCH_ROUNDS", 1)
+        if rounds < 1:
+            raise SystemExit("BENCH_ROUNDS needs at least one round")
         return cls(
             events=env_int("N", 100_000),
             workers=workers,
@@ -71,6 +77,7 @@ class Settings:
             session_timeout_ms=env_int("BENCH_SESSION_TIMEOUT_MS", 10_000),
             results_dir=Path(env_str("BENCH_RESULTS_DIR", str(ROOT / "bench" / "results"))),
             keep=env_bool("BENCH_KEEP", False),
+            rounds=rounds,
         )
 
 

@@ -81,6 +81,7 @@ def test_bench_at_tiny_n_reports_every_scenario_and_leaves_no_process(tmp_path: 
     assert header["header"] and header["N"] == 300 and header["cores"]
     assert header["standin_batch_commands_per_s"] > 0
     assert [line["scenario"] for line in scenario_lines] == SCENARIOS
+    assert {line["round"] for line in scenario_lines} == {1} and header["rounds"] == 1
 
     found = re.search(r"run (\S+):", done.stderr)
     assert found, done.stderr[-2000:]
@@ -101,3 +102,42 @@ def test_rss_drift_tells_a_leak_from_a_flat_line() -> None:
     assert leak["rss_growth_mb"] is not None and leak["rss_growth_mb"] > 30
     assert leak["rss_slope_mb_per_min"] == pytest.approx(12, rel=0.01)
     assert rss_drift(flat[:200])["rss_growth_mb"] is None  # under 3 minutes: no verdict
+
+
+def test_each_round_is_compared_with_its_own_ceiling_and_the_median_is_reported() -> None:
+    from bench.run import medians, table
+
+    def line(scenario: str, round_number: int, events_per_s: float, workers: int) -> dict:
+        return {
+            "scenario": scenario,
+            "round": round_number,
+            "events_per_s": events_per_s,
+            "workers": workers,
+            "events": 100,
+            "expected": 94,
+            "delivered": 94,
+            "seconds": 1.0,
+            "p50_latency_ms": 1.0,
+            "p99_latency_ms": None,
+            "peak_rss_mb_total": 1.0,
+            "cpu_seconds": 1.0,
+        }
+
+    results = [
+        line("ceiling-batch", 1, 10_000, 0),
+        line("bloomreach", 1, 4_000, 2),
+        line("ceiling-batch", 2, 8_000, 0),  # a slower moment of the machine
+        line("bloomreach", 2, 4_000, 2),
+        line("ceiling-batch", 3, 10_000, 0),
+        line("bloomreach", 3, 5_000, 2),
+        line("rest", 3, 900, 2),  # no per-event ceiling ran: no ratio
+    ]
+    assert medians(results) == [
+        "bloomreach, 2 worker(s): 0.400 0.500 0.500 -> median 0.500 of ceiling-batch"
+    ]
+    shown = table(results).splitlines()
+    assert shown[3].split()[:2] == ["bloomreach", "1"] and shown[3].endswith(
+        "0.400 of ceiling-batch"
+    )
+    assert shown[5].endswith("0.500 of ceiling-batch")
+    assert shown[-1].split()[0] == "rest" and "ceiling" not in shown[-1]
