@@ -46,7 +46,7 @@ def clip_json_whole(
         return None, True
     original = orjson.dumps(value, default=str).decode()
     text = _mask(original, secrets) if secrets else original
-    masked = text != original  # the same object when nothing was masked: no comparison
+    masked = text != original  # `_mask` hands `original` back when nothing matched: no scan
     if masked and not _is_json(text):
         # A secret spanning quotes or commas was cut out of the JSON's structure: keep the
         # masked text as a string rather than store what no reader can parse.
