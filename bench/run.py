@@ -92,7 +92,7 @@ def _ratio(result: dict[str, Any], results: list[dict[str, Any]]) -> float | Non
     """A platform scenario's events/s over its ceiling's in the same round, if that ran."""
     ceiling = CEILING_OF.get(result["scenario"])
     for other in results:
-        if other["scenario"] == ceiling and other.get("round") == result.get("round"):
+        if other["scenario"] == ceiling and other["round"] == result["round"]:
             return float(result["events_per_s"]) / float(other["events_per_s"])
     return None
 
@@ -109,7 +109,7 @@ def table(results: list[dict[str, Any]]) -> str:
         shown = f"{ratio:.3f} of {CEILING_OF[r['scenario']]}" if ratio is not None else ""
         delivered = f"{r['delivered']}/{r['expected']}"
         lines.append(
-            f"{r['scenario']:<18} {r.get('round', 1):>5} {r['workers']:>7} {r['events']:>8} "
+            f"{r['scenario']:<18} {r['round']:>5} {r['workers']:>7} {r['events']:>8} "
             f"{delivered:>13} {r['seconds']:>8.2f} {r['events_per_s']:>9.1f} "
             f"{_cell(r['p50_latency_ms'])} {_cell(r['p99_latency_ms'])} "
             f"{r['peak_rss_mb_total']:>8.1f} {r['cpu_seconds']:>8.2f}  {shown}"
@@ -119,7 +119,8 @@ def table(results: list[dict[str, Any]]) -> str:
 
 def medians(results: list[dict[str, Any]]) -> list[str]:
     """Per platform scenario and worker count over the rounds: each round's ratio to its
-    ceiling and their median, e.g. "bloomreach, 2 workers: 0.44 0.47 0.45 -> median 0.45"."""
+    ceiling and their median, e.g. "bloomreach, 2 worker(s): 0.441 0.472 0.452 -> median
+    0.452 of ceiling-batch"."""
     ratios: dict[tuple[str, int], list[float]] = {}
     for result in results:
         ratio = _ratio(result, results)

@@ -131,7 +131,7 @@ def job_from_records(
             summary_of(message["body"]),
             started_at,
         )
-        output, whole = clip_json_whole(dict(message))
+        output, whole = clip_json_whole(message)
         step = StepRecordData(
             node_id=trigger.id,
             component=trigger.component,
