@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 
 from celery import Celery
-from celery.signals import worker_process_init
+from celery.signals import celeryd_after_setup, worker_process_init, worker_shutdown
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
@@ -33,3 +33,20 @@ app.conf.beat_schedule = {
         "options": {"expires": 540},
     },
 }
+
+
+@celeryd_after_setup.connect
+def _own_queue(sender: str, instance: object, **_: object) -> None:
+    """Each worker also consumes a queue of its own: a batch's next step stays on it."""
+    from flows.engine import affinity
+
+    affinity.register(app, sender)
+
+
+@worker_shutdown.connect
+def _hand_back(sender: object, **_: object) -> None:
+    """What still waits in this worker's own queue goes to the shared one: nothing is left
+    behind for a worker that may not come back."""
+    from flows.engine import affinity
+
+    affinity.hand_back(app, getattr(sender, "hostname", ""))

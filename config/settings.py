@@ -249,6 +249,9 @@ TRIBUTARY_BATCHES_IN_FLIGHT = env_int("TRIBUTARY_BATCHES_IN_FLIGHT", 4)
 # Chunks of a delivering step (a Bloomreach request of 50, 10 REST requests) sent at once by
 # one worker.
 TRIBUTARY_DELIVERY_CONCURRENCY = env_int("TRIBUTARY_DELIVERY_CONCURRENCY", 8)
+# A batch's next step goes to the queue of the worker that ran its last step, which keeps the
+# job in memory (flows.engine.affinity); off, every step goes through the shared queue.
+TRIBUTARY_STEP_AFFINITY = env_bool("TRIBUTARY_STEP_AFFINITY", True)
 TRIBUTARY_RUNNER_SYNC_SECONDS = env_float("TRIBUTARY_RUNNER_SYNC_SECONDS", 1.0)
 # Prefix of every Redis key Tributary writes (several installs may share one Redis).
 TRIBUTARY_REDIS_PREFIX = env_str("TRIBUTARY_REDIS_PREFIX", "tributary")

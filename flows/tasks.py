@@ -7,10 +7,10 @@ import time
 from typing import cast
 
 import redis
-from celery import shared_task
+from celery import Task, shared_task
 from django.db import OperationalError
 
-from flows.engine import jobstore, profiling
+from flows.engine import affinity, jobstore, profiling
 from flows.engine.dead_letters import DeadLetterUnavailable
 from flows.engine.jobs import Job, copy_job
 from flows.engine.jobstore import JobRef
@@ -30,6 +30,7 @@ INFRASTRUCTURE_ERRORS = (
 
 
 @shared_task(
+    bind=True,
     name="flows.run_step",
     acks_late=True,
     autoretry_for=INFRASTRUCTURE_ERRORS,
@@ -37,8 +38,9 @@ INFRASTRUCTURE_ERRORS = (
     retry_backoff_max=60,
     max_retries=20,
 )
-def run_step(job: Job | JobRef) -> None:
-    """Run the next step of a batch, then queue the step after it.
+def run_step(self: Task, job: Job | JobRef) -> None:
+    """Run the next step of a batch, then queue the step after it (on this worker's own queue,
+    see flows.engine.affinity).
 
     Takes a reference to a job stored in Redis (see jobstore), or for small jobs the job.
     """
@@ -59,13 +61,21 @@ def run_step(job: Job | JobRef) -> None:
         logger.error("refusing job %s: its flow and version do not match", fresh["batch_id"])
         return
     if next_job is not None:
-        send(next_job)
+        send(next_job, node=self.request.hostname)
 
 
-def send(job: Job) -> None:
-    """Queue a job's next step: stored in Redis when a runner waits for it."""
+def send(job: Job, node: str | None = None) -> None:
+    """Queue a job's next step: stored in Redis when a runner waits for it. From the worker
+    `node`, to its own queue when it has one, with the job kept in memory."""
     job["sent_at"] = time.time()
-    run_step.apply_async((jobstore.put(job) if job["notify"] else job,))
+    if not job["notify"]:
+        run_step.apply_async((job,))
+        return
+    queue = affinity.own_queue(node)
+    if queue is None:
+        run_step.apply_async((jobstore.put(job),))
+    else:
+        run_step.apply_async((jobstore.put(job, keep=True),), queue=queue)
 
 
 @shared_task(

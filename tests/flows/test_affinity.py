@@ -1,0 +1,180 @@
+"""A batch's next step on the worker that ran its last one (flows.engine.affinity), and the job
+kept in that process's memory (flows.engine.jobstore), against the test Redis and broker."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import redis
+from django.test import override_settings
+
+from config.celery import app
+from flows.engine import affinity, jobstore
+from flows.engine.jobs import Job, new_item
+from flows.tasks import send
+
+
+def new_job(step: int = 1) -> Job:
+    item = new_item("v1:t:0:0", {"topic": "t", "partition": 0, "offset": 0}, "{}")
+    item["pending"]["next"] = [{"id": "t:0:0", "body": {"n": 1}, "headers": {}, "meta": {}}]
+    return Job(
+        batch_id=uuid.uuid4().hex,
+        flow_id=1,
+        version_id=1,
+        step=step,
+        items=[item],
+        notify="runner-list",
+        attempt=1,
+    )
+
+
+@pytest.fixture(autouse=True)
+def _nothing_kept() -> Iterator[None]:
+    jobstore._kept.clear()
+    yield
+    jobstore._kept.clear()
+    affinity._node = None
+
+
+def test_a_job_kept_for_this_process_is_taken_from_memory_once() -> None:
+    job = new_job()
+    ref = jobstore.put(job, keep=True)
+
+    assert jobstore.take(ref) is job  # no decoding
+    again = jobstore.take(ref)  # a redelivery or a retry: the copy in Redis
+    assert again == job and again is not job
+
+
+def test_a_job_not_kept_is_read_from_redis() -> None:
+    job = new_job()
+    ref = jobstore.put(job)
+
+    assert "kept" not in ref
+    taken = jobstore.take(ref)
+    assert taken == job and taken is not job
+
+
+def test_an_older_copy_in_memory_is_not_taken_for_a_batch_dispatched_again() -> None:
+    """A batch its runner dispatched again stores its steps under the same names."""
+    first = new_job()
+    jobstore.put(first, keep=True)
+    kept_here = dict(jobstore._kept)
+    second = new_job()
+    second["batch_id"] = first["batch_id"]
+    second["items"][0]["pending"]["next"][0]["body"] = {"n": 2}
+    second_ref = jobstore.put(second, keep=True)  # as another worker would
+    jobstore._kept.clear()
+    jobstore._kept.update(kept_here)
+
+    taken = jobstore.take(second_ref)
+    assert taken is not first
+    assert taken == second
+
+
+def test_a_finished_batch_is_not_run_again_from_memory() -> None:
+    job = new_job()
+    ref = jobstore.put(job, keep=True)
+    jobstore.drop(job, steps=2)
+
+    assert jobstore.take(ref) is None
+
+
+def test_kept_jobs_are_bounded_and_the_forgotten_are_read_from_redis() -> None:
+    jobs = [new_job() for _ in range(jobstore.KEPT_JOBS + 3)]
+    refs = [jobstore.put(job, keep=True) for job in jobs]
+
+    assert len(jobstore._kept) == jobstore.KEPT_JOBS
+    oldest = jobstore.take(refs[0])
+    assert oldest == jobs[0] and oldest is not jobs[0]
+    assert jobstore.take(refs[-1]) is jobs[-1]
+
+
+def test_only_a_registered_worker_has_a_queue_of_its_own() -> None:
+    assert affinity.own_queue("worker-a@host") is None  # not a worker process
+    affinity.register(app, "worker-a@host")
+
+    queue = affinity.own_queue("worker-a@host")
+    assert queue == f"{app.conf.task_default_queue}.worker-a@host"
+    assert queue in app.amqp.queues
+    assert affinity.own_queue("worker-b@host") is None
+    assert affinity.own_queue(None) is None  # run eagerly, from a runner
+
+
+@override_settings(TRIBUTARY_STEP_AFFINITY=False)
+def test_with_affinity_off_no_worker_has_a_queue_of_its_own() -> None:
+    affinity.register(app, "worker-a@host")
+
+    assert affinity.own_queue("worker-a@host") is None
+
+
+@pytest.fixture
+def private_queue(redis_url: str) -> Iterator[tuple[str, redis.Redis]]:
+    """A shared queue of this test alone on the test broker."""
+    name = f"affinity-{uuid.uuid4().hex}"
+    before = app.conf.task_default_queue
+    app.conf.task_default_queue = name
+    client = redis.Redis.from_url(redis_url)
+    try:
+        yield name, client
+    finally:
+        app.conf.task_default_queue = before
+        client.delete(*client.keys(f"{name}*"), *client.keys(f"_kombu.binding.{name}*"))
+
+
+def queued(client: redis.Redis, queue: str) -> list[dict[str, Any]]:
+    """Bodies of the tasks waiting in a queue (kombu keeps a Redis list per queue)."""
+    import base64
+    import json
+
+    return [
+        json.loads(base64.b64decode(json.loads(raw)["body"])) for raw in client.lrange(queue, 0, -1)
+    ]
+
+
+def test_a_worker_queues_the_next_step_on_its_own_queue_with_the_job_kept(
+    private_queue: tuple[str, redis.Redis],
+) -> None:
+    shared, client = private_queue
+    affinity.register(app, "worker-a@host")
+    job = new_job()
+
+    send(job, node="worker-a@host")
+
+    own = queued(client, f"{shared}.worker-a@host")
+    assert queued(client, shared) == []
+    assert len(own) == 1
+    (ref,), _, _ = own[0]
+    assert ref["kept"]
+    assert jobstore.take(ref) is job
+
+
+def test_a_runner_queues_on_the_shared_queue(private_queue: tuple[str, redis.Redis]) -> None:
+    shared, client = private_queue
+    affinity.register(app, "worker-a@host")
+
+    send(new_job(step=0))
+
+    assert len(queued(client, shared)) == 1
+    assert jobstore._kept == {}
+
+
+def test_a_stopping_worker_hands_its_waiting_steps_back_to_the_shared_queue(
+    private_queue: tuple[str, redis.Redis],
+) -> None:
+    shared, client = private_queue
+    affinity.register(app, "worker-a@host")
+    for _ in range(3):
+        send(new_job(), node="worker-a@host")
+    refs = [body[0][0]["ref"] for body in queued(client, f"{shared}.worker-a@host")]
+
+    assert affinity.hand_back(app, "worker-a@host") == 3
+
+    assert queued(client, f"{shared}.worker-a@host") == []
+    moved = queued(client, shared)
+    assert sorted(body[0][0]["ref"] for body in moved) == sorted(refs)
+    # Taken by another worker, each is read from Redis as stored.
+    jobstore._kept.clear()
+    assert all(jobstore.take(body[0][0]) is not None for body in moved)
