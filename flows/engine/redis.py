@@ -1,11 +1,32 @@
 from __future__ import annotations
 
 import os
+from typing import Any
 
 import redis
 from django.conf import settings
+from redis.connection import Encoder, HiredisRespSerializer, PythonRespSerializer
 
 _clients: dict[int, redis.Redis] = {}
+
+# Arguments longer than this are sent by the pure-Python packer.
+LARGE_ARGUMENT = 16_384
+
+
+class CommandPacker:
+    """hiredis packs small commands fastest, but copies a large argument into the command
+    slowly: 1.8 ms for the 1 MB job of a 500-message batch, paid at every step. The Python
+    packer sends such an argument as a chunk of its own, not copied (6 µs)."""
+
+    def __init__(self) -> None:
+        self._small = HiredisRespSerializer()
+        self._large = PythonRespSerializer(6000, Encoder("utf-8", "strict", False).encode)
+
+    def pack(self, *args: Any) -> list[bytes]:
+        for arg in args:
+            if isinstance(arg, bytes | str) and len(arg) > LARGE_ARGUMENT:
+                return self._large.pack(*args)
+        return self._small.pack(*args)
 
 
 def key(*parts: object) -> str:
@@ -18,7 +39,9 @@ def get_redis() -> redis.Redis:
     pid = os.getpid()
     client = _clients.get(pid)
     if client is None:
-        client = redis.Redis.from_url(settings.REDIS_URL, socket_timeout=30)
+        client = redis.Redis.from_url(
+            settings.REDIS_URL, socket_timeout=30, command_packer=CommandPacker()
+        )
         _clients.clear()
         _clients[pid] = client
     return client
