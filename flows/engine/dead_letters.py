@@ -57,8 +57,8 @@ def send_failures(context: VersionContext, items: list[Item]) -> None:
 def letter_for(context: VersionContext, item: Item) -> DeadLetter:
     """The message as it reached the failing step; for an unreadable record, its raw value."""
     message = item["retry_input"]
-    if message is None and item["steps"] and item["steps"][0]["output"] is not None:
-        message = orjson.loads(item["steps"][0]["output"])
+    if message is None and item["steps"]:
+        message = orjson.loads(item["steps"][0]["stored"])["output"]
     body = message.get("body") if isinstance(message, dict) else message
     meta = item["meta"] or {}
     record_key = meta.get("key")

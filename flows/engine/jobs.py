@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import time
 import uuid
+from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any, NotRequired, TypedDict
 
 import orjson
@@ -20,25 +22,67 @@ from flows.graph import Plan
 
 
 class StepRecordData(TypedDict):
-    """A step record on its way to the database. Its input, output and error details are
-    JSON text (flows.engine.clipping.clip_json): a 500-message job's records would otherwise be
-    tens of thousands of objects to decode and encode again at every hop."""
+    """A step record on its way to the database: `stored` is its object as `Execution.steps`
+    keeps it (flows.engine.records.STEP_FIELDS), encoded once when its step ran
+    (`step_record`). A 500-message job's records would otherwise be tens of thousands of
+    objects to decode and encode again at every hop, and to build into rows at the end."""
 
-    node_id: str
-    component: str
-    status: str
-    started_at: float
-    duration_ms: float | None
-    input: str | None
-    output: str | None
-    logs: list[str]
-    error: str
-    error_details: str | None
-    # Set instead of `input` when the input is in an earlier record already (see SOURCE).
-    input_from: NotRequired[list[int]]
+    stored: str
     # Its input and output are their values' own encodings, nothing masked or cut: a later
-    # step's input may then point into them rather than be stored again.
-    whole: NotRequired[bool]
+    # step's input may then point into them rather than be stored again (see SOURCE).
+    whole: bool
+
+
+# A step's error message is cut to this many characters in its record.
+ERROR_MAX_CHARS = 5000
+
+
+def step_record(
+    position: int,
+    node_id: str,
+    component: str,
+    status: str,
+    started_at: float,
+    *,
+    duration_ms: float | None = None,
+    input: str | None = None,
+    output: str | None = None,
+    logs: list[str] | None = None,
+    error: str = "",
+    error_details: str | None = None,
+    input_from: list[int] | None = None,
+    whole: bool = False,
+) -> StepRecordData:
+    """A step record at `position` in its execution. `input`, `output` and `error_details` are
+    JSON text (flows.engine.clipping.clip_json), taken in as they are; `input_from` is set
+    instead of `input` when the input is an earlier record's output."""
+    stored: dict[str, Any] = {
+        "position": position,
+        "node_id": node_id,
+        "component": component,
+        "status": status,
+        "started_at": iso_time(started_at),
+        "duration_ms": duration_ms,
+        "input": _fragment(input),
+        "output": _fragment(output),
+        "logs": logs or [],
+        "error": error[:ERROR_MAX_CHARS],
+        "error_details": _fragment(error_details),
+    }
+    if input_from is not None:
+        stored["input_from"] = input_from
+    return StepRecordData(stored=orjson.dumps(stored).decode(), whole=whole)
+
+
+def _fragment(text: str | None) -> orjson.Fragment | None:
+    return None if text is None else orjson.Fragment(text)
+
+
+# The steps of a batch's messages share a few start times (one per batch and step).
+@lru_cache(maxsize=4096)
+def iso_time(seconds: float) -> str:
+    """A moment as the API writes times (ISO 8601, UTC, `Z`)."""
+    return datetime.fromtimestamp(seconds, tz=UTC).isoformat().replace("+00:00", "Z")
 
 
 # A message waiting at a node says where it came from under this key, as the `input_from` its
@@ -132,26 +176,30 @@ def job_from_records(
             started_at,
         )
         output, whole = clip_json_whole(message)
-        step = StepRecordData(
-            node_id=trigger.id,
-            component=trigger.component,
-            status=StepStatus.SUCCEEDED,
-            started_at=item["started_at"],
-            duration_ms=None,
-            input=None,
-            output=output,
-            logs=[],
-            error="",
-            error_details=None,
-            whole=whole,
-        )
         if record.error is not None:
-            step["status"] = StepStatus.FAILED
-            step["error"] = record.error.message
-            step["error_details"] = clip_json(record.error.as_dict())
+            step = step_record(
+                0,
+                trigger.id,
+                trigger.component,
+                StepStatus.FAILED,
+                started_at,
+                output=output,
+                error=record.error.message,
+                error_details=clip_json(record.error.as_dict()),
+                whole=whole,
+            )
             item["error"] = record.error.message
             item["failed_node"] = trigger.id
         else:
+            step = step_record(
+                0,
+                trigger.id,
+                trigger.component,
+                StepStatus.SUCCEEDED,
+                started_at,
+                output=output,
+                whole=whole,
+            )
             for node_id in first_actions:
                 item["pending"][node_id] = [{**message, SOURCE: [0]}]
         item["steps"].append(step)

@@ -1,8 +1,8 @@
 """Execution records: clipped, masked and written in bulk once per batch.
 
 One row per message: its execution with its step records as a JSON array in the same row
-(`Execution.steps`, each step an object of STEP_FIELDS). The step records' inputs and outputs
-arrive as JSON text (clipping.clip_json) and go into the array as they are, never decoded.
+(`Execution.steps`, each step an object of STEP_FIELDS). The step records arrive as the JSON
+text of those objects (jobs.step_record) and go into the array as they are, never decoded.
 """
 
 from __future__ import annotations
@@ -11,7 +11,6 @@ from datetime import UTC, datetime
 from functools import cache, lru_cache
 from typing import Any
 
-import orjson
 from django.db import connection, transaction
 
 from flows.choices import ExecutionStatus
@@ -171,7 +170,7 @@ def _upsert_arrays_sql() -> str:
 
 
 # A batch's executions share their finish, and many messages of a batch their start: most
-# timestamps of a batch come round more than once (and _iso_time's, the steps' starts, too).
+# timestamps of a batch come round more than once.
 @lru_cache(maxsize=4096)
 def _time(seconds: float | None) -> Any:
     """A timestamp as the database column takes it (what the ORM would send, faster)."""
@@ -217,38 +216,5 @@ def _execution_row(
 
 
 def _steps_text(steps: list[StepRecordData]) -> str:
-    """The step records as the JSON array of `Execution.steps`; inputs and outputs go in as
-    the JSON text they already are."""
-    return orjson.dumps(
-        [_step_object(position, step) for position, step in enumerate(steps)]
-    ).decode()
-
-
-def _step_object(position: int, step: StepRecordData) -> dict[str, Any]:
-    stored: dict[str, Any] = {
-        "position": position,
-        "node_id": step["node_id"],
-        "component": step["component"],
-        "status": step["status"],
-        "started_at": _iso_time(step["started_at"]),
-        "duration_ms": step["duration_ms"],
-        "input": _fragment(step["input"]),
-        "output": _fragment(step["output"]),
-        "logs": step["logs"],
-        "error": step["error"][:5000],
-        "error_details": _fragment(step["error_details"]),
-    }
-    if "input_from" in step:
-        # The input is in an earlier record (flows.engine.jobs.SOURCE); readers rebuild it.
-        stored["input_from"] = step["input_from"]
-    return stored
-
-
-def _fragment(text: str | None) -> orjson.Fragment | None:
-    return None if text is None else orjson.Fragment(text)
-
-
-@lru_cache(maxsize=4096)
-def _iso_time(seconds: float) -> str:
-    """A step's start as the API writes times (ISO 8601, UTC, `Z`)."""
-    return datetime.fromtimestamp(seconds, tz=UTC).isoformat().replace("+00:00", "Z")
+    """The step records as the JSON array of `Execution.steps`, each the JSON text it is."""
+    return "[" + ",".join(step["stored"] for step in steps) + "]"

@@ -31,7 +31,7 @@ from flows.engine import (
     tracing,
 )
 from flows.engine.clipping import clip_json, clip_json_whole, mask_text
-from flows.engine.jobs import SOURCE, Item, Job, StepRecordData
+from flows.engine.jobs import SOURCE, Item, Job, StepRecordData, step_record
 from flows.engine.redis import get_redis
 from flows.graph import Node, Plan, plan_for
 from flows.models import Credential, FlowVersion
@@ -241,7 +241,9 @@ def _run_node(
         counts.observe(outcome, duration)
         input_from = _input_from(context, source, item["steps"])
         item["steps"].append(
-            _step_record(context, node, message, outcome, started, duration, input_from)
+            _step_record(
+                context, node, len(item["steps"]), message, outcome, started, duration, input_from
+            )
         )
         if outcome.error is not None:
             item["error"] = mask_text(outcome.error.message, context.secrets)
@@ -281,12 +283,11 @@ def _input_from(
     if source is None or not 0 <= source[0] < len(earlier):
         return None
     record = earlier[source[0]]
-    if not record.get("whole"):
+    if not record["whole"]:
         return None
     # The trigger's record is written before the version's secrets are known: a message
     # carrying one is stored (masked) as this step's input, as before.
-    output = record["output"] or ""
-    if source[0] == 0 and any(secret in output for secret in context.secrets):
+    if source[0] == 0 and any(secret in record["stored"] for secret in context.secrets):
         return None
     return source
 
@@ -294,6 +295,7 @@ def _input_from(
 def _step_record(
     context: VersionContext,
     node: Node,
+    position: int,
     message: dict,
     outcome: Outcome,
     started: float,
@@ -314,22 +316,21 @@ def _step_record(
     else:
         input_text, input_whole = None, True
     output, output_whole = clip_json_whole(outcome.outputs, context.secrets)
-    record = StepRecordData(
-        node_id=node.id,
-        component=node.component,
-        status=status,
-        started_at=started,
+    return step_record(
+        position,
+        node.id,
+        node.component,
+        status,
+        started,
         duration_ms=round(duration_ms, 3),
         input=input_text,
         output=output,
         logs=[mask_text(line, context.secrets)[:2000] for line in outcome.logs[:200]],
         error=mask_text(error.message, context.secrets) if error else "",
         error_details=clip_json(error.as_dict(), context.secrets) if error else None,
+        input_from=input_from,
         whole=input_whole and output_whole,
     )
-    if input_from is not None:
-        record["input_from"] = input_from
-    return record
 
 
 def _outcomes(context: VersionContext, node: Node, messages: list[dict]) -> list[Outcome]:

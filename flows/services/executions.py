@@ -8,6 +8,7 @@ from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import orjson
 from django.db import connection
 from django.db.models import Count, QuerySet
 from django.db.models.expressions import RawSQL
@@ -15,7 +16,7 @@ from django.utils import timezone
 
 from flows.choices import ExecutionStatus
 from flows.engine import dead_letters, lag, ledger
-from flows.engine.jobs import Item, Job, StepRecordData, json_text, new_item
+from flows.engine.jobs import Item, Job, StepRecordData, new_item
 from flows.errors import ServiceError
 from flows.graph import plan_for
 from flows.models import Execution, Flow
@@ -107,20 +108,8 @@ def _item_for_retry(execution: Execution) -> Item:
     for step in resolve_inputs(execution.steps):
         if step["node_id"] == execution.failed_node and step["status"] == "failed":
             break
-        item["steps"].append(
-            StepRecordData(
-                node_id=step["node_id"],
-                component=step["component"],
-                status=step["status"],
-                started_at=datetime.fromisoformat(step["started_at"]).timestamp(),
-                duration_ms=step["duration_ms"],
-                input=json_text(step["input"]),
-                output=json_text(step["output"]),
-                logs=step["logs"],
-                error=step["error"],
-                error_details=json_text(step["error_details"]),
-            )
-        )
+        # Stored again as it was, but whole: no later record points into it.
+        item["steps"].append(StepRecordData(stored=orjson.dumps(step).decode(), whole=False))
     assert execution.retry_input is not None  # checked by retry_execution
     item["pending"] = {execution.failed_node: [execution.retry_input]}
     return item

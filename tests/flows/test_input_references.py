@@ -16,7 +16,7 @@ from rest_framework.test import APIClient
 
 from components.kafka.records import build_record
 from flows.choices import ExecutionStatus
-from flows.engine.jobs import SOURCE, Job, job_from_records
+from flows.engine.jobs import SOURCE, Job, job_from_records, step_record
 from flows.engine.steps import VersionContext, _input_from, run_job_step
 from flows.graph import plan_for
 from flows.models import Flow, Workspace
@@ -119,14 +119,15 @@ def test_a_trigger_message_carrying_a_secret_is_not_pointed_to() -> None:
     """The trigger's record is not masked (the runner knows no secrets): a step whose input
     holds a secret keeps its own, masked, copy."""
     plan = plan_for(chain(kafka_node(), code_node(ECHO)))
-    trigger: Any = {"output": '{"id":"m","body":{"token":"s3cr3t-value"}}', "whole": True}
+    message = '{"id":"m","body":{"token":"s3cr3t-value"}}'
+    trigger = step_record(0, "in", "kafka", "succeeded", 0.0, output=message, whole=True)
 
     def source(secrets: tuple[str, ...], earlier: list[Any]) -> list[int] | None:
         return _input_from(VersionContext(1, 1, 1, plan, secrets, 0), [0], earlier)
 
     assert source((), [trigger]) == [0]
     assert source(("s3cr3t-value",), [trigger]) is None
-    assert source((), [{**trigger, "whole": False}]) is None
+    assert source((), [{**trigger, "whole": False}]) is None  # masked or cut
     assert _input_from(VersionContext(1, 1, 1, plan, (), 0), [3], [trigger]) is None
 
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from flows.engine.jobs import Item, StepRecordData, json_text
+from flows.engine.jobs import Item, StepRecordData, json_text, step_record
 from flows.engine.records import STEP_FIELDS, UPSERT_CHUNK, write_batch
 from flows.models import Execution, Flow, FlowVersion, Workspace
 from tests.factories import chain, code_node, kafka_node
@@ -26,21 +26,26 @@ def version(workspace: Workspace) -> FlowVersion:
     return FlowVersion.objects.create(flow=flow, number=1, graph=graph)
 
 
+# The two steps of the flow, at their positions in an execution.
+POSITIONS = {"in": 0, "transform": 1}
+
+
 def step(
     node_id: str, output: Any, *, error: str = "", logs: list[str] | None = None
 ) -> StepRecordData:
-    return {
-        "node_id": node_id,
-        "component": "code",
-        "status": "failed" if error else "succeeded",
-        "started_at": time.time(),
-        "duration_ms": 0.25,
-        "input": json_text({"text": AWKWARD}),
-        "output": json_text(output),
-        "logs": logs or [],
-        "error": error,
-        "error_details": json_text({"line": 3}) if error else None,
-    }
+    return step_record(
+        POSITIONS[node_id],
+        node_id,
+        "code",
+        "failed" if error else "succeeded",
+        time.time(),
+        duration_ms=0.25,
+        input=json_text({"text": AWKWARD}),
+        output=json_text(output),
+        logs=logs,
+        error=error,
+        error_details=json_text({"line": 3}) if error else None,
+    )
 
 
 def item(offset: int, steps: list[StepRecordData], *, error: str = "") -> Item:
