@@ -199,7 +199,12 @@ class _Child:
 
 
 def _encode(value: Any) -> bytes:
-    return orjson.dumps(value, default=_jsonable, option=orjson.OPT_NON_STR_KEYS)
+    try:
+        return orjson.dumps(value, default=_jsonable)
+    except orjson.JSONEncodeError:
+        # Keys that are not text (a dict built in Python, not decoded from JSON) become text;
+        # the option that allows them makes every encoding about 60% slower, so only here.
+        return orjson.dumps(value, default=_jsonable, option=orjson.OPT_NON_STR_KEYS)
 
 
 def _jsonable(value: Any) -> Any:

@@ -275,6 +275,14 @@ def test_a_message_json_cannot_carry_fails_alone() -> None:
     assert outcomes[1].outputs == [{"small": 1}]
 
 
+def test_keys_that_are_not_text_reach_the_code_as_text() -> None:
+    """A message built in Python (a test run's sample, a component's output) may have them."""
+    outcome = run_one("def run(msg):\n    return msg.body\n", {"by_id": {7: "seven"}, "n": 1})
+
+    assert outcome.error is None
+    assert outcome.outputs == [{"by_id": {"7": "seven"}, "n": 1}]
+
+
 def test_returning_a_scalar_is_an_error() -> None:
     assert "run() returned int" in error_of(run_one("def run(msg):\n    return 5\n", {}))
 
