@@ -155,3 +155,56 @@ def test_a_message_twice_in_one_batch_keeps_its_last_record(version: FlowVersion
     assert execution.status == "succeeded"
     assert [step["output"] for step in execution.steps] == ["last", ["done"]]
     assert Execution.objects.filter(flow=version.flow).count() == 2
+
+
+@pytest.mark.django_db
+def test_rows_are_the_same_whether_or_not_queries_are_logged(version: FlowVersion) -> None:
+    """On SQLite, an unlogged batch goes in with SQLite's own placeholders (records.py)."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    def written(offsets: range) -> list[tuple[Any, ...]]:
+        rows = Execution.objects.filter(flow=version.flow, offset__in=offsets)
+        return list(rows.order_by("offset").values_list("status", "message_key", "steps"))
+
+    from flows.engine.records import _upsert_sql_qmark
+
+    def qmark_uses() -> int:
+        info = _upsert_sql_qmark.cache_info()
+        return info.hits + info.misses
+
+    before = qmark_uses()
+    write_batch(version.flow_id, version.id, [item(n, [step("in", AWKWARD)]) for n in range(3)])
+    assert qmark_uses() == before + (connection.vendor == "sqlite")
+    with CaptureQueriesContext(connection) as logged:
+        write_batch(
+            version.flow_id, version.id, [item(n, [step("in", AWKWARD)]) for n in range(4, 7)]
+        )
+
+    assert [sql for sql in logged if sql["sql"].lstrip().upper().startswith("INSERT")]
+    assert qmark_uses() == before + (connection.vendor == "sqlite")
+    # Offsets of the same parity in both: an odd one has a message key.
+    unlogged, seen = written(range(3)), written(range(4, 7))
+    assert len(unlogged) == 3
+    assert [(s, k, [step["output"] for step in steps]) for s, k, steps in unlogged] == [
+        (s, k, [step["output"] for step in steps]) for s, k, steps in seen
+    ]
+
+
+@pytest.mark.django_db
+def test_a_row_the_database_refuses_is_a_django_error(version: FlowVersion) -> None:
+    from django.db import IntegrityError
+
+    broken = item(0, [step("in", 0)])
+    broken["key"] = None  # type: ignore[typeddict-item]
+
+    with pytest.raises(IntegrityError):
+        write_batch(version.flow_id, version.id, [broken])
+
+
+def test_the_sqlite_statement_has_only_its_own_placeholders() -> None:
+    from flows.engine.records import EXECUTION_COLUMNS, _upsert_sql_qmark
+
+    sql = _upsert_sql_qmark(3)
+    assert "%" not in sql
+    assert sql.count("?") == 3 * len(EXECUTION_COLUMNS)
