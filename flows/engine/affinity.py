@@ -48,7 +48,11 @@ def own_queue(node: str | None) -> str | None:
 
 def hand_back(app: Celery, node: str) -> int:
     """Move the tasks still waiting in `node`'s queue to the shared queue (worker_shutdown:
-    the worker consumes nothing more, its pool has finished). Returns how many moved."""
+    the worker consumes nothing more, its pool has finished). Returns how many moved.
+
+    Never holds up the shutdown: with the broker unreachable the tasks stay where they are,
+    and their batches are dispatched again by their runners (TRIBUTARY_BATCH_TIMEOUT).
+    """
     if node != _node:
         return 0
     # As the app declares it (exchange and routing key named after it), created if missing.
@@ -59,13 +63,25 @@ def hand_back(app: Celery, node: str) -> int:
         nonlocal moved
         moved += 1
 
-    move(
-        lambda body, message: shared,
-        app=app,
-        source=[queue_name(node)],
-        callback=count,
-        timeout=0.5,
-    )
+    with app.connection_for_write() as connection:
+        try:
+            connection.ensure_connection(max_retries=1)
+            move(
+                lambda body, message: shared,
+                connection=connection,
+                app=app,
+                source=[queue_name(node)],
+                callback=count,
+                timeout=0.5,
+            )
+        except Exception as error:  # a shutdown must go on, whatever happened here
+            logger.warning(
+                "could not hand %s's waiting steps back to queue %s (%s moved): %s",
+                node,
+                shared.name,
+                moved,
+                error,
+            )
     if moved:
         logger.info("handed %d waiting step(s) back to queue %s", moved, shared.name)
     return moved

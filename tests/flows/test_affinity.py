@@ -3,6 +3,9 @@ kept in that process's memory (flows.engine.jobstore), against the test Redis an
 
 from __future__ import annotations
 
+import json
+import socket
+import time
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -12,9 +15,11 @@ import redis
 from django.test import override_settings
 
 from config.celery import app
+from config.services import free_port
 from flows.engine import affinity, jobstore
 from flows.engine.jobs import Job, new_item
-from flows.tasks import send
+from flows.tasks import run_step, send
+from tests.fixtures.stack import QUEUE, Process, wait_for
 
 
 def new_job(step: int = 1) -> Job:
@@ -178,3 +183,40 @@ def test_a_stopping_worker_hands_its_waiting_steps_back_to_the_shared_queue(
     # Taken by another worker, each is read from Redis as stored.
     jobstore._kept.clear()
     assert all(jobstore.take(body[0][0]) is not None for body in moved)
+
+
+def test_a_worker_stopping_with_the_broker_unreachable_stops_all_the_same(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    affinity.register(app, "worker-a@host")
+    before = app.conf.broker_url
+    app.conf.broker_url = f"redis://127.0.0.1:{free_port()}/0"  # nothing listens there
+    try:
+        started = time.monotonic()
+        assert affinity.hand_back(app, "worker-a@host") == 0
+        assert time.monotonic() - started < 30  # a bound on hanging, not a speed target
+        assert "could not hand worker-a@host's waiting steps back" in caplog.text
+    finally:
+        app.conf.broker_url = before
+
+
+def test_a_real_worker_consumes_its_own_queue_and_hands_it_back_when_it_stops(
+    celery_worker: Process, redis_url: str
+) -> None:
+    """The signals of config.celery, in a worker process: a step put on the worker's queue for
+    later (a countdown: the worker holds it unacknowledged) is back on the shared queue once
+    the worker stopped, for another worker to run."""
+    client = redis.Redis.from_url(redis_url)
+    node = f"test0@{socket.gethostname()}"  # the fixture's first worker, `-n test0@%h`
+    assert f"{QUEUE}.{node}" in celery_worker.output()  # in the worker's list of queues
+    job = new_job()
+    ref = jobstore.put(job)
+    task = run_step.apply_async((ref,), queue=f"{QUEUE}.{node}", countdown=3600)
+    wait_for(lambda: task.id in celery_worker.output(), 30, "the worker to hold the step")
+
+    celery_worker.stop()
+
+    waiting = [json.loads(raw)["headers"]["id"] for raw in client.lrange(QUEUE, 0, -1)]
+    assert task.id in waiting
+    assert client.llen(f"{QUEUE}.{node}") == 0
+    assert f"handed 1 waiting step(s) back to queue {QUEUE}" in celery_worker.output()
