@@ -108,7 +108,7 @@ def _item_for_retry(execution: Execution) -> Item:
     for step in resolve_inputs(execution.steps):
         if step["node_id"] == execution.failed_node and step["status"] == "failed":
             break
-        # Stored again as it was, but whole: no later record points into it.
+        # Stored again as it was, and not `whole`: no later record points into it.
         item["steps"].append(StepRecordData(stored=orjson.dumps(step).decode(), whole=False))
     assert execution.retry_input is not None  # checked by retry_execution
     item["pending"] = {execution.failed_node: [execution.retry_input]}
