@@ -176,33 +176,26 @@ def job_from_records(
             started_at,
         )
         output, whole = clip_json_whole(message)
-        if record.error is not None:
-            step = step_record(
+        error = record.error
+        item["steps"].append(
+            step_record(
                 0,
                 trigger.id,
                 trigger.component,
-                StepStatus.FAILED,
+                StepStatus.SUCCEEDED if error is None else StepStatus.FAILED,
                 started_at,
                 output=output,
-                error=record.error.message,
-                error_details=clip_json(record.error.as_dict()),
+                error="" if error is None else error.message,
+                error_details=None if error is None else clip_json(error.as_dict()),
                 whole=whole,
             )
-            item["error"] = record.error.message
+        )
+        if error is not None:
+            item["error"] = error.message
             item["failed_node"] = trigger.id
         else:
-            step = step_record(
-                0,
-                trigger.id,
-                trigger.component,
-                StepStatus.SUCCEEDED,
-                started_at,
-                output=output,
-                whole=whole,
-            )
             for node_id in first_actions:
                 item["pending"][node_id] = [{**message, SOURCE: [0]}]
-        item["steps"].append(step)
         items.append(item)
     return Job(
         batch_id=batch_id,
