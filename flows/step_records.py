@@ -12,6 +12,7 @@ from typing import Any
 from django.db import connection
 from django.db.models import QuerySet
 
+from flows.engine.jobs import routed_message
 from flows.models import Execution, Flow
 
 
@@ -30,10 +31,10 @@ def resolve_inputs(steps: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def _input_at(earlier: list[dict[str, Any]], source: list[int]) -> Any:
-    """The message a step got from the earlier record `source` names, as routed by
-    flows.engine.steps._route: that record's output itself ([position]), or its output number
-    `index` as the body of a message with the id, headers and meta of that record's input
-    ([position, index]). None if the reference does not fit (never expected)."""
+    """The message a step got from the earlier record `source` names: that record's output
+    itself ([position]), or its output number `index` routed from that record's input
+    ([position, index], flows.engine.jobs.routed_message). None if the reference does not fit
+    (never expected)."""
     position = source[0]
     if not 0 <= position < len(earlier):
         return None
@@ -45,12 +46,7 @@ def _input_at(earlier: list[dict[str, Any]], source: list[int]) -> Any:
         return None
     if not isinstance(parent, dict) or "id" not in parent:
         return None
-    return {
-        "id": f"{parent['id']}/{index}" if len(outputs) > 1 else parent["id"],
-        "body": outputs[index],
-        "headers": parent.get("headers", {}),
-        "meta": parent.get("meta", {}),
-    }
+    return routed_message(parent, index, outputs[index], len(outputs) > 1)
 
 
 def _table() -> str:

@@ -95,6 +95,17 @@ def iso_time(seconds: float) -> str:
 SOURCE = "_source"
 
 
+def routed_message(parent: dict[str, Any], index: int, body: Any, many: bool) -> dict[str, Any]:
+    """Output number `index` (`body`) of the step that got `parent`, as the message its children
+    get: the engine routes it so, and readers rebuild a `[position, index]` input so."""
+    return {
+        "id": f"{parent['id']}/{index}" if many else parent["id"],
+        "body": body,
+        "headers": parent.get("headers", {}),
+        "meta": parent.get("meta", {}),
+    }
+
+
 class Item(TypedDict):
     key: str
     meta: dict[str, Any]

@@ -31,7 +31,7 @@ from flows.engine import (
     tracing,
 )
 from flows.engine.clipping import clip_json, clip_json_whole, mask_text
-from flows.engine.jobs import SOURCE, Item, Job, StepRecordData, step_record
+from flows.engine.jobs import SOURCE, Item, Job, StepRecordData, routed_message, step_record
 from flows.engine.redis import get_redis
 from flows.graph import Node, Plan, plan_for
 from flows.models import Credential, FlowVersion
@@ -263,13 +263,8 @@ def _route(item: Item, message: dict, outcome: Outcome, children: list[str]) -> 
     many = len(outcome.outputs) > 1
     position = len(item["steps"]) - 1  # the step record of `outcome`, appended last
     for index, body in enumerate(outcome.outputs):
-        child_message = {
-            "id": f"{message['id']}/{index}" if many else message["id"],
-            "body": body,
-            "headers": message.get("headers", {}),
-            "meta": message.get("meta", {}),
-            SOURCE: [position, index],
-        }
+        child_message = routed_message(message, index, body, many)
+        child_message[SOURCE] = [position, index]
         for child in children:
             # A dict of its own for each child: a step takes SOURCE off the messages it runs.
             item["pending"].setdefault(child, []).append(dict(child_message))
