@@ -5,7 +5,12 @@ from __future__ import annotations
 import os
 
 from celery import Celery
-from celery.signals import celeryd_after_setup, worker_process_init, worker_shutdown
+from celery.signals import (
+    celeryd_after_setup,
+    worker_process_init,
+    worker_process_shutdown,
+    worker_shutdown,
+)
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
@@ -40,7 +45,16 @@ def _own_queue(sender: str, instance: object, **_: object) -> None:
     """Each worker also consumes a queue of its own: a batch's next step stays on it."""
     from flows.engine import affinity
 
-    affinity.register(app, sender)
+    affinity.register(app, sender, instance)
+
+
+@worker_process_shutdown.connect
+def _store_kept(**_: object) -> None:
+    """A pool process that stops writes the jobs it kept only in memory to Redis, for the
+    worker that will run their steps."""
+    from flows.engine import affinity
+
+    affinity.store_kept()
 
 
 @worker_shutdown.connect
@@ -49,4 +63,5 @@ def _hand_back(sender: object, **_: object) -> None:
     behind for a worker that may not come back."""
     from flows.engine import affinity
 
+    affinity.store_kept()  # a worker whose tasks ran in its own process (solo, threads)
     affinity.hand_back(app, getattr(sender, "hostname", ""))

@@ -75,7 +75,8 @@ def send(job: Job, node: str | None = None) -> None:
     if queue is None:
         run_step.apply_async((jobstore.put(job),))
     else:
-        run_step.apply_async((jobstore.put(job, keep=True),), queue=queue)
+        ref = jobstore.put(job, keep=True, only_here=affinity.only_process(node))
+        run_step.apply_async((ref,), queue=queue)
 
 
 @shared_task(

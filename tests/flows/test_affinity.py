@@ -42,6 +42,7 @@ def _nothing_kept() -> Iterator[None]:
     yield
     jobstore._kept.clear()
     affinity._node = None
+    affinity._one_process = False
 
 
 def test_a_job_kept_for_this_process_is_taken_from_memory_once() -> None:
@@ -95,6 +96,123 @@ def test_kept_jobs_are_bounded_and_the_forgotten_are_read_from_redis() -> None:
     oldest = jobstore.take(refs[0])
     assert oldest == jobs[0] and oldest is not jobs[0]
     assert jobstore.take(refs[-1]) is jobs[-1]
+
+
+def stored(job: Job) -> bool:
+    return bool(jobstore.get_redis().exists(jobstore._name(job["batch_id"], job["step"])))
+
+
+def dispatched(step: int = 1) -> Job:
+    """A job at `step` of a batch whose runner stored its first step, as runners do."""
+    first = new_job(step=0)
+    jobstore.put(first)
+    job = new_job(step=step)
+    job["batch_id"] = first["batch_id"]
+    return job
+
+
+def test_a_job_only_this_process_can_take_is_kept_in_memory_only() -> None:
+    job = dispatched()
+    ref = jobstore.put(job, keep=True, only_here=True)
+
+    assert not stored(job)
+    assert jobstore.take(ref) is job
+
+
+def test_a_job_kept_only_in_memory_and_lost_runs_its_batch_again_from_its_first_step() -> None:
+    """A retry of its task, or the process killed: the runner's copy is still there."""
+    job = dispatched(step=2)
+    ref = jobstore.put(job, keep=True, only_here=True)
+    jobstore._kept.clear()
+
+    again = jobstore.take(ref)
+    assert again is not None
+    assert again["step"] == 0 and again["batch_id"] == job["batch_id"]
+
+
+def test_a_job_pushed_out_of_memory_is_stored_first() -> None:
+    jobs = [dispatched() for _ in range(jobstore.KEPT_JOBS + 1)]
+    refs = [jobstore.put(job, keep=True, only_here=True) for job in jobs]
+
+    assert stored(jobs[0])
+    assert not any(stored(job) for job in jobs[1:])
+    oldest = jobstore.take(refs[0])
+    assert oldest == jobs[0] and oldest is not jobs[0]
+
+
+def test_a_finished_batch_is_not_stored_again_when_pushed_out() -> None:
+    job = dispatched()
+    ref = jobstore.put(job, keep=True, only_here=True)
+    jobstore.drop(job, steps=2)
+    for _ in range(jobstore.KEPT_JOBS):
+        jobstore.put(dispatched(), keep=True, only_here=True)
+
+    assert not stored(job)
+    assert jobstore.take(ref) is None
+
+
+def test_a_finished_batch_is_not_run_again_from_a_job_kept_only_in_memory() -> None:
+    job = dispatched()
+    ref = jobstore.put(job, keep=True, only_here=True)
+    jobstore.drop(job, steps=2)
+
+    assert jobstore.take(ref) is None
+
+
+def test_a_stopping_process_stores_what_it_kept_only_in_memory() -> None:
+    only_here = [dispatched() for _ in range(2)]
+    refs = [jobstore.put(job, keep=True, only_here=True) for job in only_here]
+    jobstore.put(dispatched(), keep=True)  # stored already
+
+    assert affinity.store_kept() == 2
+
+    assert jobstore._kept == {}
+    assert all(stored(job) for job in only_here)
+    assert [jobstore.take(ref) for ref in refs] == only_here
+
+
+def test_the_signals_of_a_stopping_worker_store_what_it_kept(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """config.celery's handlers: a pool process stopping, and a worker whose tasks ran in
+    its own process (solo) stopping."""
+    from celery.signals import worker_process_shutdown, worker_shutdown
+
+    for signal in (worker_process_shutdown, worker_shutdown):
+        job = dispatched()
+        jobstore.put(job, keep=True, only_here=True)
+
+        signal.send(sender=None)
+
+        assert stored(job)
+    assert "stored 1 job(s) kept in memory" in caplog.text
+
+
+class Worker:
+    def __init__(self, pool: str, concurrency: int, autoscale: object = None) -> None:
+        import celery.concurrency
+
+        self.pool_cls = celery.concurrency.get_implementation(pool)
+        self.concurrency = concurrency
+        self.autoscale = autoscale
+
+
+@pytest.mark.parametrize(
+    ("worker", "one"),
+    [
+        (Worker("prefork", 1), True),
+        (Worker("prefork", 2), False),
+        (Worker("prefork", 1, autoscale=[4, 1]), False),
+        (Worker("solo", 2), True),
+        (Worker("threads", 8), True),
+    ],
+)
+def test_which_workers_run_their_tasks_in_one_process(worker: Worker, one: bool) -> None:
+    assert affinity.runs_in_one_process(worker) is one
+    affinity.register(app, "worker-a@host", worker)
+
+    assert affinity.only_process("worker-a@host") is one
+    assert affinity.only_process("worker-b@host") is False
 
 
 def test_only_a_registered_worker_has_a_queue_of_its_own() -> None:
@@ -153,6 +271,21 @@ def test_a_worker_queues_the_next_step_on_its_own_queue_with_the_job_kept(
     assert len(own) == 1
     (ref,), _, _ = own[0]
     assert ref["kept"]
+    assert jobstore.take(ref) is job
+    assert stored(job)  # for another process of the worker
+
+
+def test_a_worker_of_one_process_queues_the_next_step_without_storing_it(
+    private_queue: tuple[str, redis.Redis],
+) -> None:
+    shared, client = private_queue
+    affinity.register(app, "worker-a@host", Worker("prefork", 1))
+    job = dispatched()
+
+    send(job, node="worker-a@host")
+
+    (ref,), _, _ = queued(client, f"{shared}.worker-a@host")[0]
+    assert not stored(job)
     assert jobstore.take(ref) is job
 
 
