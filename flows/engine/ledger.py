@@ -112,15 +112,24 @@ def begin_delivery(flow_id: int, version_id: int, node_id: str, message_ids: lis
 def end_delivery(
     version_id: int, node_id: str, message_ids: list[str], delivered: dict[str, list[Any]]
 ) -> None:
-    """Record what went out and clear the in-flight marks: every outcome is known now."""
+    """Record what went out of `message_ids` (`delivered`: id -> outputs) and clear their
+    in-flight marks: every outcome is known now."""
     ttl = settings.TRIBUTARY_LEDGER_TTL_SECONDS
     pipe = get_redis().pipeline(transaction=False)
-    for block, members in _grouped(list(delivered)).items():
-        name = _ledger_key(version_id, node_id, block)
-        pipe.hset(name, mapping={f: orjson.dumps(delivered[m]) for f, m in members})
-        pipe.expire(name, ttl)
-    for block, members in _grouped(message_ids).items():
-        pipe.hdel(_inflight_key(version_id, node_id, block), *[field for field, _ in members])
+    marked = set(message_ids)
+    # Grouped once for both: what went out is (nearly always) among the ids marked.
+    every_id = [*message_ids, *(m for m in delivered if m not in marked)]
+    for block, members in _grouped(every_id).items():
+        outputs: dict[Any, bytes] = {
+            f: orjson.dumps(delivered[m]) for f, m in members if m in delivered
+        }
+        if outputs:
+            name = _ledger_key(version_id, node_id, block)
+            pipe.hset(name, mapping=outputs)
+            pipe.expire(name, ttl)
+        fields = [field for field, m in members if m in marked]
+        if fields:
+            pipe.hdel(_inflight_key(version_id, node_id, block), *fields)
     pipe.execute()
 
 

@@ -336,8 +336,9 @@ def _outcomes(context: VersionContext, node: Node, messages: list[dict]) -> list
     in flight, like any good HTTP client), each chunk recorded in the ledger as it returns.
     """
     results: list[Outcome | None] = [None] * len(messages)
-    ids = [ledger.delivery_id(m) for m in messages]
-    if node.descriptor.delivers:
+    delivers = node.descriptor.delivers
+    ids = [ledger.delivery_id(m) for m in messages] if delivers else []
+    if delivers:
         for index, outputs in enumerate(ledger.delivered_outputs(context.version_id, node.id, ids)):
             if outputs is not None:
                 results[index] = Outcome(outputs=outputs, skipped=True)
@@ -360,7 +361,7 @@ def _outcomes(context: VersionContext, node: Node, messages: list[dict]) -> list
     step, trace = tally.current(), tracing.traceparent()
 
     def deliver(part: list[int]) -> None:
-        if node.descriptor.delivers:
+        if delivers:
             with (
                 tally.stepping(step),
                 tracing.span("deliver", parent=trace, attributes={"tributary.messages": len(part)}),
@@ -370,19 +371,22 @@ def _outcomes(context: VersionContext, node: Node, messages: list[dict]) -> list
             send_part(part)
 
     def send_part(part: list[int]) -> None:
+        if not delivers:
+            fresh = _call_component(action, node, [messages[i] for i in part])
+            for index, outcome in zip(part, fresh, strict=True):
+                results[index] = outcome
+            return
         part_ids = [ids[i] for i in part]
-        if node.descriptor.delivers:
-            ledger.begin_delivery(context.flow_id, context.version_id, node.id, part_ids)
+        ledger.begin_delivery(context.flow_id, context.version_id, node.id, part_ids)
         fresh = _call_component(action, node, [messages[i] for i in part])
         delivered = {}
         for index, outcome in zip(part, fresh, strict=True):
             results[index] = outcome
             if outcome.error is None:
                 delivered[ids[index]] = outcome.outputs
-        if node.descriptor.delivers:
-            _record_delivery(context.version_id, node.id, part_ids, delivered)
+        _record_delivery(context.version_id, node.id, part_ids, delivered)
 
-    chunk = node.descriptor.delivery_chunk if node.descriptor.delivers else len(todo)
+    chunk = node.descriptor.delivery_chunk if delivers else len(todo)
     parts = [todo[start : start + chunk] for start in range(0, len(todo), chunk)]
     if len(parts) == 1:
         deliver(parts[0])
