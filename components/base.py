@@ -44,6 +44,10 @@ class Descriptor:
     # For delivering steps: how many messages the engine hands over at a time, recording each
     # chunk in the ledger as soon as it returns. A crash then re-sends at most one chunk.
     delivery_chunk: int = 50
+    # True for steps that only hand each message on as JSON (the code step, to its sandbox):
+    # a trigger's message may then reach them with its body still encoded, an orjson.Fragment
+    # they never read (flows.engine.jobs.BODY_ENCODED).
+    passes_bodies_through: bool = False
 
     def as_dict(self) -> dict[str, Any]:
         return {

@@ -38,6 +38,7 @@ class CodeAction(Action):
             "message), a list (one message per item) or None (drop it). print() and log() "
             "lines go to the step log. Runs sandboxed with CPU, memory and time limits."
         ),
+        passes_bodies_through=True,
         config_schema={
             "type": "object",
             "properties": {

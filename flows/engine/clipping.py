@@ -44,7 +44,11 @@ def clip_json_whole(
     cut (a reader can then take parts of it for what they were)."""
     if value is None:
         return None, True
-    original = orjson.dumps(value, default=str).decode()
+    return clip_text(orjson.dumps(value, default=str).decode(), secrets)
+
+
+def clip_text(original: str, secrets: list[str] | tuple[str, ...] = ()) -> tuple[str, bool]:
+    """clip_json_whole of a value already encoded as `original`."""
     text = _mask(original, secrets) if secrets else original
     masked = text != original  # `_mask` hands `original` back when nothing matched: no scan
     if masked and not _is_json(text):

@@ -16,7 +16,7 @@ import orjson
 
 from components.base import TriggerRecord
 from flows.choices import StepStatus
-from flows.engine.clipping import clip_json, clip_json_whole
+from flows.engine.clipping import clip_json, clip_text
 from flows.engine.redis import key
 from flows.graph import Plan
 
@@ -95,6 +95,13 @@ def iso_time(seconds: float) -> str:
 SOURCE = "_source"
 
 
+# A trigger's message waiting at a first action has its body as JSON text, marked so by this
+# key: the trigger's record holds that text anyway, and a step that only passes bodies on
+# (Descriptor.passes_bodies_through: the code step, to its sandbox) gets it undecoded, as an
+# orjson.Fragment. Other steps get it decoded. The engine takes the key off (steps._open).
+BODY_ENCODED = "_body_encoded"
+
+
 def routed_message(parent: dict[str, Any], index: int, body: Any, many: bool) -> dict[str, Any]:
     """Output number `index` (`body`) of the step that got `parent`, as the message its children
     get: the engine routes it so, and readers rebuild a `[position, index]` input so."""
@@ -146,9 +153,11 @@ def json_text(value: Any) -> str | None:
     return None if value is None else orjson.dumps(value).decode()
 
 
-def summary_of(body: Any) -> str:
-    text = body if isinstance(body, str) else orjson.dumps(body).decode(errors="replace")
-    return text[:500]
+def summary_of(body: Any, encoded: str | None = None) -> str:
+    """The first 500 characters of a body: its text, or its JSON (`encoded` when known)."""
+    if isinstance(body, str):
+        return body[:500]
+    return (orjson.dumps(body).decode() if encoded is None else encoded)[:500]
 
 
 def new_item(key: str, meta: dict[str, Any], summary: str, started_at: float | None = None) -> Item:
@@ -180,13 +189,16 @@ def job_from_records(
     items = []
     for record in records:
         message = record.message
+        # The body encoded once: for the summary, the record and the first actions.
+        body = orjson.dumps(message["body"], default=str).decode()
         item = new_item(
             f"v{version_id}:{message['id']}",
             message["meta"],
-            summary_of(message["body"]),
+            summary_of(message["body"], body),
             started_at,
         )
-        output, whole = clip_json_whole(message)
+        text = orjson.dumps({**message, "body": orjson.Fragment(body)}, default=str).decode()
+        output, whole = clip_text(text)
         error = record.error
         item["steps"].append(
             step_record(
@@ -206,7 +218,9 @@ def job_from_records(
             item["failed_node"] = trigger.id
         else:
             for node_id in first_actions:
-                item["pending"][node_id] = [{**message, SOURCE: [0]}]
+                item["pending"][node_id] = [
+                    {**message, "body": body, SOURCE: [0], BODY_ENCODED: True}
+                ]
         items.append(item)
     return Job(
         batch_id=batch_id,

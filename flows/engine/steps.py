@@ -31,7 +31,15 @@ from flows.engine import (
     tracing,
 )
 from flows.engine.clipping import clip_json, clip_json_whole, mask_text
-from flows.engine.jobs import SOURCE, Item, Job, StepRecordData, routed_message, step_record
+from flows.engine.jobs import (
+    BODY_ENCODED,
+    SOURCE,
+    Item,
+    Job,
+    StepRecordData,
+    routed_message,
+    step_record,
+)
 from flows.engine.redis import get_redis
 from flows.graph import Node, Plan, plan_for
 from flows.models import Credential, FlowVersion
@@ -219,6 +227,7 @@ def _run_node(
     # Where each message came from is the engine's to know, not the component's.
     sources = [message.pop(SOURCE, None) for _, message in waiting]
     messages = [message for _, message in waiting]
+    _open(messages, node.descriptor.passes_bodies_through)
     started = time.time()
     counts = tally.StepCounts()
     with (
@@ -253,6 +262,15 @@ def _run_node(
         _route(item, message, outcome, children)
     tally.add(job, node.id, counts)
     return None
+
+
+def _open(messages: list[dict], pass_through: bool) -> None:
+    """Bodies still encoded (jobs.BODY_ENCODED) decoded for the component, or, for one that
+    only passes them on, handed over as they are."""
+    for message in messages:
+        if message.pop(BODY_ENCODED, False):
+            text = message["body"]
+            message["body"] = orjson.Fragment(text) if pass_through else orjson.loads(text)
 
 
 def _route(item: Item, message: dict, outcome: Outcome, children: list[str]) -> None:

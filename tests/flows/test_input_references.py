@@ -16,8 +16,8 @@ from rest_framework.test import APIClient
 
 from components.kafka.records import build_record
 from flows.choices import ExecutionStatus
-from flows.engine.jobs import SOURCE, Job, job_from_records, step_record
-from flows.engine.steps import VersionContext, _input_from, run_job_step
+from flows.engine.jobs import BODY_ENCODED, SOURCE, Job, job_from_records, step_record
+from flows.engine.steps import VersionContext, _input_from, _open, run_job_step
 from flows.graph import plan_for
 from flows.models import Flow, Workspace
 from flows.services.executions import retry_execution
@@ -113,6 +113,31 @@ def test_a_cut_output_is_no_source_the_input_is_stored_itself(workspace: Workspa
     # Nothing points into a cut record: each input is kept (cut) in its own record.
     assert all("input_from" not in step for step in stored)
     assert all(step["input"]["truncated"] is True for step in stored[1:])
+
+
+def test_a_trigger_message_waits_with_its_body_encoded_once() -> None:
+    """The runner encodes a body once (summary, record, first actions); the code step gets
+    it as that JSON, undecoded, and any other step decoded."""
+    graph = chain(kafka_node(), code_node(ECHO))
+    body = {"n": 7, "text": "é\u2028", "nested": {"list": [1, 2.5, None]}}
+    record = build_record("events", 0, 3, b"k", orjson.dumps(body), [], 1_700_000, "json")
+    job = job_from_records(1, 1, plan_for(graph), [record])
+
+    item = job["items"][0]
+    (waiting,) = item["pending"][graph["nodes"][1]["id"]]
+    assert waiting["body"] == orjson.dumps(body).decode() and waiting[BODY_ENCODED] is True
+    assert item["summary"] == waiting["body"]
+    trigger_output = orjson.loads(item["steps"][0]["stored"])["output"]
+    assert trigger_output == record.message and item["steps"][0]["whole"]
+
+    passed, decoded = dict(waiting), dict(waiting)
+    _open([passed], pass_through=True)
+    _open([decoded], pass_through=False)
+    assert isinstance(passed["body"], orjson.Fragment) and BODY_ENCODED not in passed
+    assert orjson.loads(orjson.dumps(passed)) == {**record.message, SOURCE: [0]}
+    assert decoded == {**record.message, SOURCE: [0]}
+    # The key order a step sees is the message's own.
+    assert list(decoded) == [*record.message, SOURCE]
 
 
 def test_a_trigger_message_carrying_a_secret_is_not_pointed_to() -> None:
