@@ -79,7 +79,7 @@ def _fragment(text: str | None) -> orjson.Fragment | None:
 
 
 # The steps of a batch's messages share a few start times (one per batch and step).
-@lru_cache(maxsize=4096)
+@lru_cache(maxsize=256)
 def iso_time(seconds: float) -> str:
     """A moment as the API writes times (ISO 8601, UTC, `Z`)."""
     return datetime.fromtimestamp(seconds, tz=UTC).isoformat().replace("+00:00", "Z")

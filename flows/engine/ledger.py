@@ -38,8 +38,9 @@ def delivery_id(message: Mapping[str, Any]) -> str:
 
 
 # A chunk's ids are split here when its ledger entries are read, marked and written: three
-# times per message, the same ids within moments.
-@lru_cache(maxsize=8192)
+# times per message, the same ids within moments. Small: entries that outlive their batch sit
+# among its freed objects and keep the allocator from handing that memory back.
+@lru_cache(maxsize=1024)
 def _block(message_id: str) -> tuple[str, str]:
     """(hash name suffix, field) of a ledger id: "t:3:12345/1@17…" -> ("t:3:1", "12345/1@17…")."""
     head, _, offset = message_id.partition("@")[0].rpartition(":")

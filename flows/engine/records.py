@@ -194,8 +194,8 @@ def _upsert_arrays_sql() -> str:
 
 
 # A batch's executions share their finish, and many messages of a batch their start: most
-# timestamps of a batch come round more than once.
-@lru_cache(maxsize=4096)
+# timestamps of a batch come round more than once. Small, as the ledger's (ledger._block).
+@lru_cache(maxsize=256)
 def _time(seconds: float | None) -> Any:
     """A timestamp as the database column takes it (what the ORM would send, faster)."""
     if seconds is None:
