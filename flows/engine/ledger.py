@@ -111,19 +111,17 @@ def begin_delivery(flow_id: int, version_id: int, node_id: str, message_ids: lis
 
 
 def end_delivery(
-    version_id: int, node_id: str, message_ids: list[str], delivered: dict[str, list[Any]]
+    version_id: int, node_id: str, message_ids: list[str], delivered: dict[str, bytes]
 ) -> None:
-    """Record what went out of `message_ids` (`delivered`: id -> outputs) and clear their
-    in-flight marks: every outcome is known now."""
+    """Record what went out of `message_ids` (`delivered`: id -> its outputs as JSON) and
+    clear their in-flight marks: every outcome is known now."""
     ttl = settings.TRIBUTARY_LEDGER_TTL_SECONDS
     pipe = get_redis().pipeline(transaction=False)
     marked = set(message_ids)
     # Grouped once for both: what went out is (nearly always) among the ids marked.
     every_id = [*message_ids, *(m for m in delivered if m not in marked)]
     for block, members in _grouped(every_id).items():
-        outputs: dict[Any, bytes] = {
-            f: orjson.dumps(delivered[m]) for f, m in members if m in delivered
-        }
+        outputs: dict[Any, bytes] = {f: delivered[m] for f, m in members if m in delivered}
         if outputs:
             name = _ledger_key(version_id, node_id, block)
             pipe.hset(name, mapping=outputs)

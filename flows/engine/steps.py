@@ -12,7 +12,6 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
 
 import orjson
 import redis
@@ -30,7 +29,7 @@ from flows.engine import (
     tally,
     tracing,
 )
-from flows.engine.clipping import clip_json, clip_json_whole, mask_text
+from flows.engine.clipping import clip_json, clip_json_whole, clip_text, mask_text
 from flows.engine.jobs import (
     BODY_ENCODED,
     SOURCE,
@@ -234,7 +233,7 @@ def _run_node(
         profiling.phase(f"step {node.component}", len(messages)),
         tally.stepping(tally.Stepping(context.flow_id, node.id, counts)),
     ):
-        outcomes = _outcomes(context, node, messages)
+        outcomes, outputs_json = _outcomes(context, node, messages)
     deferral = _deferral(context, node, outcomes, job)
     if deferral is not None:
         # Only the retries count: the batch's next attempt counts the rest.
@@ -245,13 +244,24 @@ def _run_node(
     elapsed_ms = (time.time() - started) * 1000
     fresh = sum(1 for o in outcomes if not o.skipped) or 1
     children = context.plan.children.get(node.id, [])
-    for (item, message), source, outcome in zip(waiting, sources, outcomes, strict=True):
+    for (item, message), source, outcome, output_json in zip(
+        waiting, sources, outcomes, outputs_json, strict=True
+    ):
         duration = outcome.duration_ms if outcome.duration_ms is not None else elapsed_ms / fresh
         counts.observe(outcome, duration)
         input_from = _input_from(context, source, item["steps"])
+        position = len(item["steps"])
         item["steps"].append(
             _step_record(
-                context, node, len(item["steps"]), message, outcome, started, duration, input_from
+                context,
+                node,
+                position,
+                message,
+                outcome,
+                started,
+                duration,
+                input_from,
+                output_json,
             )
         )
         if outcome.error is not None:
@@ -314,7 +324,9 @@ def _step_record(
     started: float,
     duration_ms: float,
     input_from: list[int] | None,
+    output_json: bytes | None = None,
 ) -> StepRecordData:
+    """`output_json`: the outputs already encoded (as the delivery ledger recorded them)."""
     if outcome.error is not None:
         status = StepStatus.FAILED
     elif outcome.skipped:
@@ -328,7 +340,10 @@ def _step_record(
         input_text, input_whole = clip_json_whole(message, context.secrets)
     else:
         input_text, input_whole = None, True
-    output, output_whole = clip_json_whole(outcome.outputs, context.secrets)
+    if output_json is None:
+        output, output_whole = clip_json_whole(outcome.outputs, context.secrets)
+    else:
+        output, output_whole = clip_text(output_json.decode(), context.secrets)
     return step_record(
         position,
         node.id,
@@ -346,14 +361,19 @@ def _step_record(
     )
 
 
-def _outcomes(context: VersionContext, node: Node, messages: list[dict]) -> list[Outcome]:
+def _outcomes(
+    context: VersionContext, node: Node, messages: list[dict]
+) -> tuple[list[Outcome], list[bytes | None]]:
     """One outcome per message: from the ledger when already delivered, else from the
     component. A component that breaks fails its messages with the reason, not the batch.
+    With them, the outputs of each message delivered now as the JSON the ledger recorded
+    (for its step record), else None.
 
     A delivering step gets its messages in chunks, sent concurrently (a batch of requests
     in flight, like any good HTTP client), each chunk recorded in the ledger as it returns.
     """
     results: list[Outcome | None] = [None] * len(messages)
+    outputs_json: list[bytes | None] = [None] * len(messages)
     delivers = node.descriptor.delivers
     ids = [ledger.delivery_id(m) for m in messages] if delivers else []
     if delivers:
@@ -362,7 +382,7 @@ def _outcomes(context: VersionContext, node: Node, messages: list[dict]) -> list
                 results[index] = Outcome(outputs=outputs, skipped=True)
     todo = [i for i, result in enumerate(results) if result is None]
     if not todo:
-        return [r for r in results if r is not None]
+        return [r for r in results if r is not None], outputs_json
     try:
         action: Action | None = instances.action_for(
             context.version_id, node, context.flow_id, context.workspace_id
@@ -373,7 +393,7 @@ def _outcomes(context: VersionContext, node: Node, messages: list[dict]) -> list
         logger.exception("cannot build component %s of node %s", node.component, node.id)
         action, broken = None, StepError(f"{node.component} could not start: {error}")
     if action is None:
-        return [r or Outcome.failed(broken) for r in results]
+        return [r or Outcome.failed(broken) for r in results], outputs_json
 
     # Delivery threads report to this step and continue its trace.
     step, trace = tally.current(), tracing.traceparent()
@@ -401,7 +421,9 @@ def _outcomes(context: VersionContext, node: Node, messages: list[dict]) -> list
         for index, outcome in zip(part, fresh, strict=True):
             results[index] = outcome
             if outcome.error is None:
-                delivered[ids[index]] = outcome.outputs
+                # Encoded once, for the ledger and the step record.
+                encoded = orjson.dumps(outcome.outputs, default=str)
+                outputs_json[index] = delivered[ids[index]] = encoded
         _record_delivery(context.version_id, node.id, part_ids, delivered)
 
     chunk = node.descriptor.delivery_chunk if delivers else len(todo)
@@ -410,7 +432,7 @@ def _outcomes(context: VersionContext, node: Node, messages: list[dict]) -> list
         deliver(parts[0])
     else:
         list(_delivery_pool().map(deliver, parts))
-    return [r for r in results if r is not None]
+    return [r for r in results if r is not None], outputs_json
 
 
 # What went out must reach the ledger, or a re-run sends it again: a Redis restart is waited
@@ -419,7 +441,7 @@ LEDGER_PATIENCE_SECONDS = 60.0
 
 
 def _record_delivery(
-    version_id: int, node_id: str, message_ids: list[str], delivered: dict[str, list[Any]]
+    version_id: int, node_id: str, message_ids: list[str], delivered: dict[str, bytes]
 ) -> None:
     deadline = time.monotonic() + LEDGER_PATIENCE_SECONDS
     pause = 0.25

@@ -268,3 +268,28 @@ def test_an_offset_used_again_by_a_new_record_is_not_taken_for_delivered(
     assert run(new_job(flow, version_id, records(2, timestamp=2000)))["state"] == "done"
 
     assert len(scripted_server.requests) == 4
+
+
+def test_a_delivered_message_is_recorded_as_the_ledger_keeps_it(
+    scripted_server: ScriptedServer,
+) -> None:
+    """Its outputs are encoded once, for the ledger and the step record: the same JSON, and a
+    batch run again takes them from the ledger, skipped, with the same record output."""
+    scripted_server.default = (200, {}, '{"ok": true, "n": 1}')
+    flow, version_id = published(chain(kafka_node(), rest_node(scripted_server.url)))
+    batch = records(2)
+
+    assert run(new_job(flow, version_id, batch))["state"] == "done"
+
+    ids = [ledger.delivery_id(record.message) for record in batch]
+    kept = ledger.delivered_outputs(version_id, "send", ids)
+    first = {e.key: e.steps[1] for e in Execution.objects.filter(flow=flow)}
+    for record, outputs in zip(batch, kept, strict=True):
+        step = first[f"v{version_id}:{record.message['id']}"]
+        assert step["status"] == "succeeded" and outputs is not None
+        assert step["output"] == outputs
+    assert run(new_job(flow, version_id, batch))["state"] == "done"
+    again = {e.key: e.steps[1] for e in Execution.objects.filter(flow=flow)}
+    assert [step["status"] for step in again.values()] == ["skipped", "skipped"]
+    assert [step["output"] for step in again.values()] == [s["output"] for s in first.values()]
+    assert len(scripted_server.requests) == 2

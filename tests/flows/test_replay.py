@@ -85,7 +85,7 @@ def test_replay_clears_the_delivery_ledger_so_messages_go_out_again(
 ) -> None:
     flow, topic, _ = replayable
     version_id = flow.versions.get().id
-    ledger.end_delivery(version_id, "send", [], {f"{topic}:0:0": [{}], f"{topic}:1:0": [{}]})
+    ledger.end_delivery(version_id, "send", [], {f"{topic}:0:0": b"[{}]", f"{topic}:1:0": b"[{}]"})
     kept = key("ledger", version_id + 1000, "send", "x")
     get_redis().set(kept, "[]")
 
