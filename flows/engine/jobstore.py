@@ -52,14 +52,15 @@ KEPT_JOBS = 8
 
 @dataclass(frozen=True)
 class _Kept:
-    copy: str
     job: Job
     # Set when it is not in Redis yet: its batch's first copy, while which (the batch still
     # running) it is written there if it leaves memory before its step takes it.
     first: str | None
 
 
-_kept: OrderedDict[str, _Kept] = OrderedDict()
+# Keyed by name and copy: two attempts of one batch (a runner's re-dispatch, a task run again
+# from the first copy) share names, and each must find its own job, never drop the other's.
+_kept: OrderedDict[tuple[str, str], _Kept] = OrderedDict()
 _kept_lock = threading.Lock()
 
 
@@ -87,9 +88,10 @@ def put(job: Job, keep: bool = False, only_here: bool = False) -> JobRef:
     if keep:
         ref["kept"] = secrets.token_hex(8)
         with _kept_lock:
-            _kept[name] = _Kept(ref["kept"], job, first)
+            _kept[(name, ref["kept"])] = _Kept(job, first)
             while len(_kept) > KEPT_JOBS:
-                _store(*_kept.popitem(last=False))
+                (evicted, _), kept = _kept.popitem(last=False)
+                _store(evicted, kept)
     return ref
 
 
@@ -109,20 +111,17 @@ def store_kept() -> int:
     with _kept_lock:
         leaving = list(_kept.items())
         _kept.clear()
-    return sum(_store(name, kept) for name, kept in leaving)
+    return sum(_store(name, kept) for (name, _), kept in leaving)
 
 
 def take(ref: JobRef) -> Job | None:
     """The job as stored (or, if its copy was never written, the batch from its first step),
     or None once its batch is finished (a late redelivery)."""
     with _kept_lock:
-        kept = _kept.pop(ref["ref"], None)
-    # Still stored means still running: a finished batch drops its copies.
-    stored_copy = ref.get("first", ref["ref"])
-    if kept is not None and kept.copy == ref.get("kept"):
-        return kept.job if get_redis().exists(stored_copy) else None
-    # A copy of another attempt is forgotten (never stored over this one's): should its task
-    # still come, it runs the batch from its first step.
+        kept = _kept.pop((ref["ref"], ref.get("kept", "")), None)
+    if kept is not None:
+        # Still stored means still running: a finished batch drops its copies.
+        return kept.job if get_redis().exists(ref.get("first", ref["ref"])) else None
     raw = get_redis().get(ref["ref"])
     if raw is None and "first" in ref:
         raw = get_redis().get(ref["first"])

@@ -159,6 +159,20 @@ def test_a_finished_batch_is_not_run_again_from_a_job_kept_only_in_memory() -> N
     assert jobstore.take(ref) is None
 
 
+def test_two_attempts_of_a_batch_on_one_process_each_take_their_own_job() -> None:
+    """A runner's re-dispatch, or a task run again from the first copy, keeps a job under the
+    same names as the attempt still running: neither may take or drop the other's (they
+    would run the batch from its first step by turns, for ever)."""
+    first = dispatched()
+    second = new_job()
+    second["batch_id"] = first["batch_id"]
+    first_ref = jobstore.put(first, keep=True, only_here=True)
+    second_ref = jobstore.put(second, keep=True, only_here=True)
+
+    assert jobstore.take(first_ref) is first
+    assert jobstore.take(second_ref) is second
+
+
 def test_a_stopping_process_stores_what_it_kept_only_in_memory() -> None:
     only_here = [dispatched() for _ in range(2)]
     refs = [jobstore.put(job, keep=True, only_here=True) for job in only_here]
