@@ -42,7 +42,7 @@ class JobRef(TypedDict):
     first: NotRequired[str]
 
 
-# Jobs this process queued for itself, by name: (copy, job). Bounded: a job whose task went
+# Jobs this process queued for itself (see _kept). Bounded: a job whose task went
 # to another process (or never came) is forgotten in time, and read from Redis if it comes.
 # A decoded job of 1,000 messages (the trigger's default batch) takes about 6 MB; a worker
 # rarely has more than a few of its batches waiting for their next step
