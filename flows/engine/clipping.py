@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from functools import cache
 from typing import Any
 
 import orjson
 from django.conf import settings
+from django.core.signals import setting_changed
+from django.dispatch import receiver
 
 MASK = "••••••"
 
@@ -55,11 +58,25 @@ def clip_text(original: str, secrets: list[str] | tuple[str, ...] = ()) -> tuple
         # A secret spanning quotes or commas was cut out of the JSON's structure: keep the
         # masked text as a string rather than store what no reader can parse.
         text = orjson.dumps(text).decode()
-    limit = settings.TRIBUTARY_RECORD_MAX_BYTES
+    limit = record_max_bytes()
     if len(text) > limit:
         cut = {"truncated": True, "size": len(text), "preview": text[:limit]}
         return orjson.dumps(cut).decode(), False
     return text, not masked
+
+
+@cache
+def record_max_bytes() -> int:
+    """TRIBUTARY_RECORD_MAX_BYTES, read once: a lookup in Django's settings costs as much as
+    clipping a small record, and a step clips two per message."""
+    return int(settings.TRIBUTARY_RECORD_MAX_BYTES)
+
+
+@receiver(setting_changed)
+def _forget_limit(setting: str, **_: Any) -> None:
+    """A test changed the setting (override_settings)."""
+    if setting == "TRIBUTARY_RECORD_MAX_BYTES":
+        record_max_bytes.cache_clear()
 
 
 def _is_json(text: str) -> bool:

@@ -6,6 +6,7 @@ execution in the making: the messages waiting at each node and the step records 
 
 from __future__ import annotations
 
+import math
 import time
 import uuid
 from datetime import UTC, datetime
@@ -56,26 +57,59 @@ def step_record(
     """A step record at `position` in its execution. `input`, `output` and `error_details` are
     JSON text (flows.engine.clipping.clip_json), taken in as they are; `input_from` is set
     instead of `input` when the input is an earlier record's output."""
-    stored: dict[str, Any] = {
+    head = record_head(position, node_id, component, status, started_at)
+    stored = record_text(head, duration_ms, input, output, logs, error, error_details, input_from)
+    return {"stored": stored, "whole": whole}
+
+
+# A step's records share their beginning: a few (position, status) pairs per batch and step.
+@lru_cache(maxsize=256)
+def record_head(position: int, node_id: str, component: str, status: str, started_at: float) -> str:
+    """The JSON of a step record (flows.engine.records.STEP_FIELDS) from `{` to its
+    `"duration_ms":`, which the records of a step's messages share (`record_text`)."""
+    shared = {
         "position": position,
         "node_id": node_id,
         "component": component,
         "status": status,
         "started_at": iso_time(started_at),
-        "duration_ms": duration_ms,
-        "input": _fragment(input),
-        "output": _fragment(output),
-        "logs": logs or [],
-        "error": error[:ERROR_MAX_CHARS],
-        "error_details": _fragment(error_details),
     }
+    return orjson.dumps(shared).decode()[:-1] + ',"duration_ms":'
+
+
+def record_text(
+    head: str,
+    duration_ms: float | None,
+    input: str | None,
+    output: str | None,
+    logs: list[str] | None,
+    error: str,
+    error_details: str | None,
+    input_from: list[int] | None,
+) -> str:
+    """A step record's JSON: `head` (record_head) and the message's own fields, joined as
+    text. Built so rather than as a dict to encode: a step makes one per message, and the
+    JSON texts among them (`input`, `output`, `error_details`) go in as they are."""
+    text = (
+        f"{head}{_number(duration_ms)},"
+        f'"input":{input or "null"},"output":{output or "null"},'
+        f'"logs":{orjson.dumps(logs).decode() if logs else "[]"},'
+        f'"error":{orjson.dumps(error[:ERROR_MAX_CHARS]).decode() if error else EMPTY_TEXT},'
+        f'"error_details":{error_details or "null"}'
+    )
     if input_from is not None:
-        stored["input_from"] = input_from
-    return StepRecordData(stored=orjson.dumps(stored).decode(), whole=whole)
+        text += ',"input_from":' + orjson.dumps(input_from).decode()
+    return text + "}"
 
 
-def _fragment(text: str | None) -> orjson.Fragment | None:
-    return None if text is None else orjson.Fragment(text)
+EMPTY_TEXT = '""'
+
+
+def _number(value: float | None) -> str:
+    """A number as JSON; null for none (and for what JSON cannot hold: NaN, infinities)."""
+    if value is None or not math.isfinite(value):
+        return "null"
+    return repr(value) if type(value) is float else repr(float(value))
 
 
 # The steps of a batch's messages share a few start times (one per batch and step).

@@ -36,8 +36,9 @@ from flows.engine.jobs import (
     Item,
     Job,
     StepRecordData,
+    record_head,
+    record_text,
     routed_message,
-    step_record,
 )
 from flows.engine.redis import get_redis
 from flows.graph import Node, Plan, plan_for
@@ -327,7 +328,8 @@ def _step_record(
     output_json: bytes | None = None,
 ) -> StepRecordData:
     """`output_json`: the outputs already encoded (as the delivery ledger recorded them)."""
-    if outcome.error is not None:
+    error = outcome.error
+    if error is not None:
         status = StepStatus.FAILED
     elif outcome.skipped:
         status = StepStatus.SKIPPED
@@ -335,30 +337,27 @@ def _step_record(
         status = StepStatus.FILTERED
     else:
         status = StepStatus.SUCCEEDED
-    error = outcome.error
+    secrets = context.secrets
     if input_from is None:
-        input_text, input_whole = clip_json_whole(message, context.secrets)
+        input_text, input_whole = clip_json_whole(message, secrets)
     else:
         input_text, input_whole = None, True
     if output_json is None:
-        output, output_whole = clip_json_whole(outcome.outputs, context.secrets)
+        output, output_whole = clip_json_whole(outcome.outputs, secrets)
     else:
-        output, output_whole = clip_text(output_json.decode(), context.secrets)
-    return step_record(
-        position,
-        node.id,
-        node.component,
-        status,
-        started,
-        duration_ms=round(duration_ms, 3),
-        input=input_text,
-        output=output,
-        logs=[mask_text(line, context.secrets)[:2000] for line in outcome.logs[:200]],
-        error=mask_text(error.message, context.secrets) if error else "",
-        error_details=clip_json(error.as_dict(), context.secrets) if error else None,
-        input_from=input_from,
-        whole=input_whole and output_whole,
+        output, output_whole = clip_text(output_json.decode(), secrets)
+    logs = [mask_text(line, secrets)[:2000] for line in outcome.logs[:200]]
+    stored = record_text(
+        record_head(position, node.id, node.component, status, started),
+        round(duration_ms, 3),
+        input_text,
+        output,
+        logs,
+        mask_text(error.message, secrets) if error else "",
+        clip_json(error.as_dict(), secrets) if error else None,
+        input_from,
     )
+    return {"stored": stored, "whole": input_whole and output_whole}
 
 
 def _outcomes(

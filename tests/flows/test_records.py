@@ -208,3 +208,57 @@ def test_the_sqlite_statement_has_only_its_own_placeholders() -> None:
     sql = _upsert_sql_qmark(3)
     assert "%" not in sql
     assert sql.count("?") == 3 * len(EXECUTION_COLUMNS)
+
+
+@pytest.mark.parametrize(
+    "seconds",
+    [
+        0.0,
+        1764000000.0,
+        1764000000.000001,
+        1764000000.0000005,  # half a microsecond: rounds to even, as datetime does
+        1764000000.9999996,  # rounds up into the next second
+        1764000059.9999996,  # ... and the next minute
+        1764003599.9999999,  # ... and the next hour
+        1767225599.9999999,  # ... and the next year
+        1764000000.123,
+        1700000000.5,
+    ],
+)
+def test_sqlite_times_are_the_text_django_would_store(seconds: float) -> None:
+    from datetime import UTC
+
+    from flows.engine.records import naive_utc_text
+
+    expected = str(datetime.fromtimestamp(seconds, tz=UTC).replace(tzinfo=None))
+    assert naive_utc_text(seconds) == expected
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {},
+        {"duration_ms": 0.25, "input": '{"a":1}', "output": "[1,2]"},
+        {"duration_ms": 7, "logs": [AWKWARD, "two"], "error": AWKWARD, "error_details": "{}"},
+        {"duration_ms": float("nan"), "input_from": [1, 0]},
+        {"duration_ms": 1e-7, "error": "x" * 6000},
+    ],
+)
+def test_a_step_record_is_the_json_of_its_fields(fields: dict[str, Any]) -> None:
+    import math
+
+    import orjson
+
+    record = step_record(2, AWKWARD, "code", "succeeded", 1764000000.5, **fields)
+
+    stored = orjson.loads(record["stored"])
+    assert list(stored) == [*STEP_FIELDS, *(["input_from"] if "input_from" in fields else [])]
+    duration = fields.get("duration_ms")
+    assert stored["duration_ms"] == (None if duration is None or math.isnan(duration) else duration)
+    assert stored["node_id"] == AWKWARD and stored["started_at"] == "2025-11-24T16:00:00.500000Z"
+    for name in ("input", "output", "error_details"):
+        text = fields.get(name)
+        assert stored[name] == (None if text is None else orjson.loads(text))
+    assert stored["logs"] == fields.get("logs", [])
+    assert stored["error"] == fields.get("error", "")[:5000]
+    assert stored.get("input_from") == fields.get("input_from")
