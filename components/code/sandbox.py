@@ -99,6 +99,15 @@ class _LineTooLong(Exception):
     """The sandbox process sent more than any valid result could hold."""
 
 
+class _GroupLost(Exception):
+    """A process sending grouped results (components.code.child) was lost before the line of
+    message `position`, with more messages after it: which one it was lost on is unknown."""
+
+    def __init__(self, position: int) -> None:
+        super().__init__(position)
+        self.position = position
+
+
 class _Child:
     """One sandbox process and the parent's ends of its pipes."""
 
@@ -276,12 +285,17 @@ class SandboxPool:
     def _run_encoded(
         self, code: str, scope: str | None, messages: list[orjson.Fragment]
     ) -> list[MessageResult]:
+        """The messages on as few processes as it takes, their results grouped (see
+        components.code.child) until a process is lost mid-group; the messages it owed a line
+        then run again with a line each, so that what killed it is found and only that fails."""
         results: list[MessageResult | None] = [None] * len(messages)
-        position, retries = 0, 0
+        position, retries, grouped = 0, 0, True
         while position < len(messages):
             child = self._checkout()
             try:
-                moved = self._run_on(child, code, scope, messages, position, results)
+                moved = self._run_on(child, code, scope, messages, position, results, grouped)
+            except _GroupLost as lost:
+                moved, grouped = lost.position, False
             finally:
                 self._checkin(child)
             if moved is None:  # the process was gone before it took the request
@@ -329,10 +343,18 @@ class SandboxPool:
         messages: list[orjson.Fragment],
         start: int,
         results: list[MessageResult | None],
+        grouped: bool = False,
     ) -> int | None:
-        """Run messages[start:] on `child`; returns where to continue (None: nothing ran)."""
+        """Run messages[start:] on `child`; returns where to continue (None: nothing ran).
+        Raises _GroupLost when a process sending `grouped` results is lost."""
         wall = self.limits.wall_seconds
-        request = {"op": "run", "code": code, "scope": scope, "messages": messages[start:]}
+        request = {
+            "op": "run",
+            "code": code,
+            "scope": scope,
+            "messages": messages[start:],
+            "grouped": grouped,
+        }
         try:
             child.send(request)
         except _ChildGone:
@@ -360,27 +382,41 @@ class SandboxPool:
             results[start:] = failures
             return len(messages)
         module_logs: list[str] = loaded.get("logs") or []
+        last = len(messages) - 1
         for index in range(start, len(messages)):
-            result = results[index] = self._read_result(child, wall)
+            in_group = index if grouped and index < last else None
+            result = results[index] = self._read_result(child, wall, in_group)
             if index == start:
                 result.logs[:0] = module_logs  # what the module-level code printed on load
             if child.dead:
                 return index + 1  # continue on a fresh process
         return len(messages)
 
-    def _read_result(self, child: _Child, wall: float) -> MessageResult:
+    def _read_result(
+        self, child: _Child, wall: float, in_group: int | None = None
+    ) -> MessageResult:
+        """The next message's result. `in_group`: the message's position when its line comes
+        grouped and more messages follow; a process lost then was not lost on this message
+        for sure (raises _GroupLost, counting no kill: the message it was is counted when
+        found)."""
         started = time.monotonic()
         try:
             reply = child.read(wall)
         except _ChildGone as error:
             child.kill()
+            if in_group is not None:
+                raise _GroupLost(in_group) from None
             return MessageResult.failed(*self._death(child, error))
         except _LineTooLong:
             child.kill()
+            if in_group is not None:
+                raise _GroupLost(in_group) from None
             telemetry.count("sandbox_kill", reason="output")
             return MessageResult.failed("output", "output too large")
         if reply is None:
             child.kill()
+            if in_group is not None:
+                raise _GroupLost(in_group)
             telemetry.count("sandbox_kill", reason="wall_time")
             return MessageResult.failed(
                 "time",

@@ -25,7 +25,7 @@ from components.code import (
     run_code,
 )
 from components.code.component import CodeAction
-from components.code.sandbox import get_pool, shutdown_pools
+from components.code.sandbox import SandboxPool, get_pool, shutdown_pools
 
 ROOT = Path(__file__).resolve().parents[2]
 DEMO = ROOT / "flows" / "demo"
@@ -332,6 +332,39 @@ def run(msg):
     assert "time limit exceeded" in error_of(outcomes[1])
     assert outcomes[2].outputs == [{"n": "m2"}]
     assert get_pool(LIMITS).info()["pid"] != pid_before
+
+
+def test_a_batch_comes_back_in_a_few_writes_not_one_per_message() -> None:
+    # One write per message cost the sandbox a third of its time; results are grouped.
+    pool = SandboxPool(LIMITS, size=1)
+    try:
+        code = "def run(msg):\n    return {'n': msg.body.n}\n"
+        before = pool.info()["writes"]
+        results = pool.run_batch(code, [message({"n": n}, n) for n in range(200)], scope="s")
+        writes = pool.info()["writes"] - before - 2  # less the first answer and "loaded"
+    finally:
+        pool.close()
+    assert [result.outputs for result in results] == [[{"n": n}] for n in range(200)]
+    assert 1 <= writes < 100
+
+
+def test_a_process_lost_mid_group_fails_only_the_message_it_was_lost_on() -> None:
+    # The kernel kills the process on message 2 of 5 (C code past the CPU limit), while the
+    # results of 0 and 1 may still be waiting in its group: those are run again, not failed.
+    code = """
+import itertools
+
+def run(msg):
+    if msg.body.stop:
+        sum(itertools.repeat(1))
+    return {"n": msg.id}
+"""
+    outcomes = action(code).process_batch([message({"stop": i == 2}, i) for i in range(5)])
+
+    assert "(in C code)" in error_of(outcomes[2])
+    assert [o.outputs for i, o in enumerate(outcomes) if i != 2] == [
+        [{"n": f"m{i}"}] for i in (0, 1, 3, 4)
+    ]
 
 
 @pytest.mark.parametrize(
