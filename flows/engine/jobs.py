@@ -15,7 +15,7 @@ from typing import Any, NotRequired, TypedDict
 
 import orjson
 
-from components.base import TriggerRecord
+from components.base import StepError, TriggerRecord
 from flows.choices import StepStatus
 from flows.engine.clipping import clip_json, clip_text
 from flows.engine.redis import key
@@ -224,38 +224,22 @@ def job_from_records(
     items = []
     for record in records:
         message = record.message
-        # The body encoded once: for the summary, the record and the first actions.
+        key = f"v{version_id}:{message['id']}"
+        # The body encoded once: for the first actions, the trigger's record and the summary.
         body = orjson.dumps(message["body"], default=str).decode()
-        item = new_item(
-            f"v{version_id}:{message['id']}",
-            message["meta"],
-            summary_of(message["body"], body),
-            started_at,
-        )
-        text = orjson.dumps({**message, "body": orjson.Fragment(body)}, default=str).decode()
-        output, whole = clip_text(text)
         error = record.error
-        item["steps"].append(
-            step_record(
-                0,
-                trigger.id,
-                trigger.component,
-                StepStatus.SUCCEEDED if error is None else StepStatus.FAILED,
-                started_at,
-                output=output,
-                error="" if error is None else error.message,
-                error_details=None if error is None else clip_json(error.as_dict()),
-                whole=whole,
-            )
-        )
-        if error is not None:
-            item["error"] = error.message
-            item["failed_node"] = trigger.id
-        else:
+        if error is None and first_actions:
+            # Its meta, summary and trigger's record are filled in where the batch runs
+            # (`fill_from_messages`), so that the job carries the message once, not four times.
+            item = new_item(key, {}, "", started_at)
             for node_id in first_actions:
                 item["pending"][node_id] = [
                     {**message, "body": body, SOURCE: [0], BODY_ENCODED: True}
                 ]
+        else:
+            item = new_item(key, message["meta"], summary_of(message["body"], body), started_at)
+            shown = {**message, "body": orjson.Fragment(body)}
+            _record_trigger(item, trigger.id, trigger.component, shown, error)
         items.append(item)
     return Job(
         batch_id=batch_id,
@@ -266,6 +250,54 @@ def job_from_records(
         notify=done_key(batch_id),
         attempt=1,
     )
+
+
+def fill_from_messages(items: list[Item], trigger_id: str, component: str) -> None:
+    """Give the items of a trigger's job that arrived without them (job_from_records) their
+    meta, summary and trigger's record, made from the message waiting at a first action
+    exactly as the runner would have made them. Items that have them are left alone."""
+    for item in items:
+        if item["steps"] or not item["pending"]:
+            continue
+        message = next(iter(item["pending"].values()))[0]
+        shown = {name: value for name, value in message.items() if name not in _ENGINE_KEYS}
+        body = message["body"]
+        if message.get(BODY_ENCODED):
+            shown["body"] = orjson.Fragment(body)
+            item["summary"] = orjson.loads(body)[:500] if body.startswith('"') else body[:500]
+        else:
+            item["summary"] = summary_of(body)
+        item["meta"] = message["meta"]
+        _record_trigger(item, trigger_id, component, shown, None)
+
+
+# What the engine adds to a waiting message, not part of the message itself.
+_ENGINE_KEYS = (SOURCE, BODY_ENCODED)
+
+
+def _record_trigger(
+    item: Item, trigger_id: str, component: str, message: dict[str, Any], error: StepError | None
+) -> None:
+    """The trigger's record of its message (the body already encoded, as a Fragment), and
+    the item failed at the trigger if it could not read the message."""
+    text = orjson.dumps(message, default=str).decode()
+    output, whole = clip_text(text)
+    item["steps"].append(
+        step_record(
+            0,
+            trigger_id,
+            component,
+            StepStatus.SUCCEEDED if error is None else StepStatus.FAILED,
+            item["started_at"],
+            output=output,
+            error="" if error is None else error.message,
+            error_details=None if error is None else clip_json(error.as_dict()),
+            whole=whole,
+        )
+    )
+    if error is not None:
+        item["error"] = error.message
+        item["failed_node"] = trigger_id
 
 
 def copy_job(job: Job) -> Job:

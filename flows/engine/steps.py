@@ -36,6 +36,7 @@ from flows.engine.jobs import (
     Item,
     Job,
     StepRecordData,
+    fill_from_messages,
     record_head,
     record_text,
     routed_message,
@@ -108,6 +109,9 @@ def run_job_step(job: Job) -> Job | None:
     context = version_context(job["flow_id"], job["version_id"])
     actions = context.plan.actions
     step = job["step"]
+    if step == 0:
+        trigger = context.plan.trigger
+        fill_from_messages(job["items"], trigger.id, trigger.component)
     while step < len(actions):
         node = actions[step]
         waiting = [

@@ -14,9 +14,18 @@ import pytest
 from django.test import override_settings
 from rest_framework.test import APIClient
 
+from components.base import TriggerRecord
 from components.kafka.records import build_record
 from flows.choices import ExecutionStatus
-from flows.engine.jobs import BODY_ENCODED, SOURCE, Job, job_from_records, step_record
+from flows.engine.jobs import (
+    BODY_ENCODED,
+    SOURCE,
+    Job,
+    fill_from_messages,
+    job_from_records,
+    step_record,
+    summary_of,
+)
 from flows.engine.steps import VersionContext, _input_from, _open, run_job_step
 from flows.graph import plan_for
 from flows.models import Flow, Workspace
@@ -116,19 +125,29 @@ def test_a_cut_output_is_no_source_the_input_is_stored_itself(workspace: Workspa
 
 
 def test_a_trigger_message_waits_with_its_body_encoded_once() -> None:
-    """The runner encodes a body once (summary, record, first actions); the code step gets
-    it as that JSON, undecoded, and any other step decoded."""
+    """The runner encodes a body once and the job carries it once, at the first actions; the
+    worker makes the summary and the trigger's record from it, as the runner would have. The
+    code step gets it as that JSON, undecoded, and any other step decoded."""
     graph = chain(kafka_node(), code_node(ECHO))
+    plan = plan_for(graph)
     body = {"n": 7, "text": "é\u2028", "nested": {"list": [1, 2.5, None]}}
     record = build_record("events", 0, 3, b"k", orjson.dumps(body), [], 1_700_000, "json")
-    job = job_from_records(1, 1, plan_for(graph), [record])
+    job = job_from_records(1, 1, plan, [record])
 
     item = job["items"][0]
     (waiting,) = item["pending"][graph["nodes"][1]["id"]]
     assert waiting["body"] == orjson.dumps(body).decode() and waiting[BODY_ENCODED] is True
-    assert item["summary"] == waiting["body"]
+    assert (item["steps"], item["summary"], item["meta"]) == ([], "", {})
+    job = orjson.loads(orjson.dumps(job))  # as the worker gets it
+    item = job["items"][0]
+    fill_from_messages(job["items"], plan.trigger.id, plan.trigger.component)
+    assert item["summary"] == waiting["body"] and item["meta"] == record.message["meta"]
     trigger_output = orjson.loads(item["steps"][0]["stored"])["output"]
     assert trigger_output == record.message and item["steps"][0]["whole"]
+    assert list(trigger_output) == list(record.message)
+    steps_before = list(item["steps"])
+    fill_from_messages(job["items"], plan.trigger.id, plan.trigger.component)
+    assert item["steps"] == steps_before  # filled once
 
     passed, decoded = dict(waiting), dict(waiting)
     _open([passed], pass_through=True)
@@ -138,6 +157,28 @@ def test_a_trigger_message_waits_with_its_body_encoded_once() -> None:
     assert decoded == {**record.message, SOURCE: [0]}
     # The key order a step sees is the message's own.
     assert list(decoded) == [*record.message, SOURCE]
+
+
+@pytest.mark.parametrize("body", ["plain text, " * 60, "", {"long": "x" * 600}])
+def test_a_summary_made_by_the_worker_is_the_runners(body: Any) -> None:
+    plan = plan_for(chain(kafka_node(), code_node(ECHO)))
+    message = {"id": "t:0:1", "body": body, "headers": {}, "meta": {"offset": 1}}
+    [item] = job_from_records(1, 1, plan, [TriggerRecord(message=message)])["items"]
+
+    fill_from_messages([item], plan.trigger.id, plan.trigger.component)
+
+    assert item["summary"] == summary_of(body)
+
+
+def test_a_message_the_trigger_could_not_read_is_recorded_by_the_runner() -> None:
+    plan = plan_for(chain(kafka_node(), code_node(ECHO)))
+    record = build_record("events", 0, 3, b"k", b"{broken", [], 1_700_000, "json")
+    [item] = job_from_records(1, 1, plan, [record])["items"]
+
+    assert item["failed_node"] == plan.trigger.id and not item["pending"]
+    assert item["summary"] == "{broken" and item["meta"] == record.message["meta"]
+    stored = orjson.loads(item["steps"][0]["stored"])
+    assert stored["status"] == "failed" and "not valid JSON" in stored["error"]
 
 
 def test_a_trigger_message_carrying_a_secret_is_not_pointed_to() -> None:
