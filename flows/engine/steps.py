@@ -295,12 +295,16 @@ def _route(item: Item, message: dict, outcome: Outcome, children: list[str]) -> 
         return
     many = len(outcome.outputs) > 1
     position = len(item["steps"]) - 1  # the step record of `outcome`, appended last
+    pending = item["pending"]
     for index, body in enumerate(outcome.outputs):
         child_message = routed_message(message, index, body, many)
         child_message[SOURCE] = [position, index]
+        if len(children) == 1:
+            pending.setdefault(children[0], []).append(child_message)
+            continue
         for child in children:
             # A dict of its own for each child: a step takes SOURCE off the messages it runs.
-            item["pending"].setdefault(child, []).append(dict(child_message))
+            pending.setdefault(child, []).append(dict(child_message))
 
 
 def _input_from(
@@ -315,8 +319,11 @@ def _input_from(
         return None
     # The trigger's record is written before the version's secrets are known: a message
     # carrying one is stored (masked) as this step's input, as before.
-    if source[0] == 0 and any(secret in record["stored"] for secret in context.secrets):
-        return None
+    if source[0] == 0:
+        stored = record["stored"]
+        for secret in context.secrets:
+            if secret in stored:
+                return None
     return source
 
 
