@@ -260,7 +260,9 @@ def fill_from_messages(items: list[Item], trigger_id: str, component: str) -> No
         if item["steps"] or not item["pending"]:
             continue
         message = next(iter(item["pending"].values()))[0]
-        shown = {name: value for name, value in message.items() if name not in _ENGINE_KEYS}
+        shown = message.copy()
+        for name in _ENGINE_KEYS:
+            shown.pop(name, None)
         body = message["body"]
         if message.get(BODY_ENCODED):
             shown["body"] = orjson.Fragment(body)
@@ -268,7 +270,10 @@ def fill_from_messages(items: list[Item], trigger_id: str, component: str) -> No
         else:
             item["summary"] = summary_of(body)
         item["meta"] = message["meta"]
-        _record_trigger(item, trigger_id, component, shown, None)
+        head = record_head(0, trigger_id, component, StepStatus.SUCCEEDED, item["started_at"])
+        output, whole = clip_text(orjson.dumps(shown, default=str).decode())
+        stored = record_text(head, None, None, output, None, "", None, None)
+        item["steps"].append({"stored": stored, "whole": whole})
 
 
 # What the engine adds to a waiting message, not part of the message itself.
