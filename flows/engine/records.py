@@ -198,12 +198,17 @@ def _upsert_arrays_sql() -> str:
 # timestamps of a batch come round more than once. Small, as the ledger's (ledger._block).
 @lru_cache(maxsize=256)
 def _time(seconds: float | None) -> Any:
-    """A timestamp as the database column takes it (what the ORM would send, faster)."""
+    """A timestamp as the database column takes it (what the ORM would send, faster); None
+    for one no date can hold (a Kafka record may carry any 64-bit timestamp: year 287168 must
+    not stop its batch from being recorded)."""
     if seconds is None:
         return None
-    if _naive_text():
-        return naive_utc_text(seconds)
-    return datetime.fromtimestamp(seconds, tz=UTC)
+    try:
+        if _naive_text():
+            return naive_utc_text(seconds)
+        return datetime.fromtimestamp(seconds, tz=UTC)
+    except (ValueError, OverflowError, OSError):
+        return None
 
 
 def naive_utc_text(seconds: float) -> str:

@@ -262,3 +262,18 @@ def test_a_step_record_is_the_json_of_its_fields(fields: dict[str, Any]) -> None
     assert stored["logs"] == fields.get("logs", [])
     assert stored["error"] == fields.get("error", "")[:5000]
     assert stored.get("input_from") == fields.get("input_from")
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("timestamp", [2**62, -(2**62), 9_000_000_000_000_000])
+def test_a_kafka_timestamp_no_date_can_hold_is_recorded_as_none(
+    version: FlowVersion, timestamp: int
+) -> None:
+    # A poison record's timestamp must not stop its batch from being written (it would be
+    # dispatched again and again).
+    odd = item(0, [step("in", 0)])
+    odd["meta"]["timestamp"] = timestamp
+    write_batch(version.flow_id, version.id, [odd, item(1, [step("in", 1)])])
+
+    rows = dict(Execution.objects.values_list("offset", "message_timestamp"))
+    assert rows[0] is None and rows[1] is not None
