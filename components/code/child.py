@@ -13,7 +13,7 @@ with an empty environment. Protocol, newline-delimited JSON over stdin/stdout:
 
 One line per message lets the parent attribute a hang to the right message. With `grouped`,
 the lines of messages that follow each other within GROUP_SECONDS go out in one write: a write
-per message (and the parent woken for each) cost the child a third of its time. A parent that
+per message (and the parent woken for each) was a third of the child's profile. A parent that
 loses a grouped process cannot tell which message it died on, so it runs the messages it has
 no line for again, one write each (components.code.sandbox). The child exits on stdin EOF (the
 parent closed the pipe or died) and through PR_SET_PDEATHSIG.
