@@ -335,7 +335,7 @@ def run(msg):
 
 
 def test_a_batch_comes_back_in_a_few_writes_not_one_per_message() -> None:
-    # One write per message cost the sandbox a third of its time; results are grouped.
+    # One write per message was a third of the sandbox's profile; results are grouped.
     pool = SandboxPool(LIMITS, size=1)
     try:
         code = "def run(msg):\n    return {'n': msg.body.n}\n"
