@@ -400,36 +400,33 @@ class SandboxPool:
         for sure (raises _GroupLost, counting no kill: the message it was is counted when
         found)."""
         started = time.monotonic()
+        lost: _ChildGone | _LineTooLong | None = None
         try:
             reply = child.read(wall)
-        except _ChildGone as error:
-            child.kill()
-            if in_group is not None:
-                raise _GroupLost(in_group) from None
-            return MessageResult.failed(*self._death(child, error))
-        except _LineTooLong:
-            child.kill()
-            if in_group is not None:
-                raise _GroupLost(in_group) from None
+        except (_ChildGone, _LineTooLong) as error:
+            reply, lost = None, error
+        if reply is not None:
+            return MessageResult(
+                outputs=reply.get("outputs") or [],
+                logs=reply.get("logs") or [],
+                error=reply.get("error"),
+                line=reply.get("line"),
+                kind=reply.get("kind"),
+                duration_ms=float(reply.get("ms") or 0.0),
+            )
+        child.kill()
+        if in_group is not None:
+            raise _GroupLost(in_group)
+        if isinstance(lost, _LineTooLong):
             telemetry.count("sandbox_kill", reason="output")
             return MessageResult.failed("output", "output too large")
-        if reply is None:
-            child.kill()
-            if in_group is not None:
-                raise _GroupLost(in_group)
-            telemetry.count("sandbox_kill", reason="wall_time")
-            return MessageResult.failed(
-                "time",
-                f"time limit exceeded: no result within {wall:g} s (the sandbox was restarted)",
-                duration_ms=(time.monotonic() - started) * 1000,
-            )
-        return MessageResult(
-            outputs=reply.get("outputs") or [],
-            logs=reply.get("logs") or [],
-            error=reply.get("error"),
-            line=reply.get("line"),
-            kind=reply.get("kind"),
-            duration_ms=float(reply.get("ms") or 0.0),
+        if lost is not None:
+            return MessageResult.failed(*self._death(child, lost))
+        telemetry.count("sandbox_kill", reason="wall_time")
+        return MessageResult.failed(
+            "time",
+            f"time limit exceeded: no result within {wall:g} s (the sandbox was restarted)",
+            duration_ms=(time.monotonic() - started) * 1000,
         )
 
     def _death(self, child: _Child, error: Exception) -> tuple[str, str]:
