@@ -213,10 +213,6 @@ class Worker:
             return
         # On its own: the parent must know the code loaded before any message can fail.
         self.send({"loaded": True, "logs": self.sink.reset()})
-        if not grouped:
-            for message in messages:
-                self.send(self.run_message(batch, message))
-            return
         lines: list[bytes] = []
         size, written = 0, time.perf_counter()
         for message in messages:
@@ -224,7 +220,7 @@ class Worker:
             lines.append(line)
             size += len(line)
             now = time.perf_counter()
-            if now - written >= GROUP_SECONDS or size >= GROUP_BYTES:
+            if not grouped or now - written >= GROUP_SECONDS or size >= GROUP_BYTES:
                 self.write(b"".join(lines))
                 lines.clear()
                 size, written = 0, now
