@@ -187,11 +187,16 @@ def json_text(value: Any) -> str | None:
     return None if value is None else orjson.dumps(value).decode()
 
 
-def summary_of(body: Any, encoded: str | None = None) -> str:
-    """The first 500 characters of a body: its text, or its JSON (`encoded` when known)."""
+def summary_of(body: Any) -> str:
+    """The first 500 characters of a body: its text, or its JSON."""
     if isinstance(body, str):
         return body[:500]
-    return (orjson.dumps(body).decode() if encoded is None else encoded)[:500]
+    return orjson.dumps(body).decode()[:500]
+
+
+def summary_of_json(encoded: str) -> str:
+    """`summary_of` the body whose JSON is `encoded`, without decoding any but a string."""
+    return orjson.loads(encoded)[:500] if encoded.startswith('"') else encoded[:500]
 
 
 def new_item(key: str, meta: dict[str, Any], summary: str, started_at: float | None = None) -> Item:
@@ -237,7 +242,7 @@ def job_from_records(
                     {**message, "body": body, SOURCE: [0], BODY_ENCODED: True}
                 ]
         else:
-            item = new_item(key, message["meta"], summary_of(message["body"], body), started_at)
+            item = new_item(key, message["meta"], summary_of_json(body), started_at)
             shown = {**message, "body": orjson.Fragment(body)}
             _record_trigger(item, trigger.id, trigger.component, shown, error)
         items.append(item)
@@ -266,7 +271,7 @@ def fill_from_messages(items: list[Item], trigger_id: str, component: str) -> No
         body = message["body"]
         if message.get(BODY_ENCODED):
             shown["body"] = orjson.Fragment(body)
-            item["summary"] = orjson.loads(body)[:500] if body.startswith('"') else body[:500]
+            item["summary"] = summary_of_json(body)
         else:
             item["summary"] = summary_of(body)
         item["meta"] = message["meta"]
