@@ -5,13 +5,15 @@ record's timestamp (`delivery_id`). A batch
 that runs again after a crash or a timeout looks its messages up first and skips those
 already delivered, reusing their recorded outputs, so downstream steps still see them.
 
-A message is also marked "in flight" while its chunk is being sent. A mark still there when
-the message is sent again means an earlier attempt died without an answer (a worker killed
-mid-request): that send is a possible duplicate, and is counted per flow.
+A message is also marked "in flight" while its chunk is being sent: its entry holds
+IN_FLIGHT until its outputs replace it (or, if it failed, it is removed). A mark still there
+when a batch looks its messages up means an earlier attempt died without an answer (a worker
+killed mid-request): sending it again is a possible duplicate, and is counted per flow.
 
 Entries live in Redis hashes, one per (version, step, topic, partition, block of
 BLOCK_OFFSETS offsets), so a chunk costs one command rather than one per message, and a
-block expires TTL after its last write.
+block expires TTL after its last write. The mark and the outputs share the entry, so a chunk
+costs two writes (mark, then outputs) and no reads; the batch's lookup reads both.
 """
 
 from __future__ import annotations
@@ -27,6 +29,9 @@ from django.conf import settings
 from flows.engine.redis import get_redis, key
 
 BLOCK_OFFSETS = 10_000
+
+# An entry's value while its message is being sent (outputs are JSON, never empty).
+IN_FLIGHT = b""
 
 
 def delivery_id(message: Mapping[str, Any]) -> str:
@@ -63,72 +68,70 @@ def _ledger_key(version_id: int, node_id: str, block: str) -> str:
     return key("ledger", version_id, node_id, block)
 
 
-def _inflight_key(version_id: int, node_id: str, block: str) -> str:
-    return key("inflight", version_id, node_id, block)
-
-
 def duplicates_key() -> str:
     """Hash flow id -> messages sent again after an attempt with an unknown outcome."""
     return key("duplicates")
 
 
-def delivered_outputs(
+def look_up(
     version_id: int, node_id: str, message_ids: list[str]
-) -> list[list[Any] | None]:
-    """For each message id, the outputs recorded when it was delivered, or None."""
+) -> tuple[list[list[Any] | None], int]:
+    """For each message id, the outputs recorded when it was delivered, or None; and how
+    many of the others an earlier attempt left in flight (sent, its answer never known)."""
     if not message_ids:
-        return []
+        return [], 0
     groups = _grouped(message_ids)
     pipe = get_redis().pipeline(transaction=False)
     for block, members in groups.items():
         pipe.hmget(_ledger_key(version_id, node_id, block), [field for field, _ in members])
     found: dict[str, Any] = {}
+    unanswered = 0
     for members, values in zip(groups.values(), pipe.execute(), strict=True):
         for (_, message_id), value in zip(members, values, strict=True):
-            if value is not None:
+            if value == IN_FLIGHT:
+                unanswered += 1
+            elif value is not None:
                 found[message_id] = orjson.loads(value)
-    return [found.get(message_id) for message_id in message_ids]
+    return [found.get(message_id) for message_id in message_ids], unanswered
 
 
-def begin_delivery(flow_id: int, version_id: int, node_id: str, message_ids: list[str]) -> int:
-    """Mark messages as being sent; count (and return) those an earlier attempt left marked."""
+def count_possible_duplicates(flow_id: int, messages: int) -> None:
+    """Count messages sent again after an attempt whose outcome is unknown (`look_up`)."""
+    if messages:
+        get_redis().hincrby(duplicates_key(), str(flow_id), messages)
+
+
+def begin_delivery(version_id: int, node_id: str, message_ids: list[str]) -> None:
+    """Mark messages as being sent."""
     if not message_ids:
-        return 0
+        return
     ttl = settings.TRIBUTARY_LEDGER_TTL_SECONDS
-    groups = _grouped(message_ids)
     pipe = get_redis().pipeline(transaction=False)
-    for block, members in groups.items():
-        name = _inflight_key(version_id, node_id, block)
-        fields = [field for field, _ in members]
-        pipe.hmget(name, fields)
-        pipe.hset(name, mapping=dict.fromkeys(fields, 1))
+    for block, members in _grouped(message_ids).items():
+        name = _ledger_key(version_id, node_id, block)
+        pipe.hset(name, mapping=dict.fromkeys([field for field, _ in members], IN_FLIGHT))
         pipe.expire(name, ttl)
-    results = pipe.execute()
-    again = sum(1 for marks in results[::3] for mark in marks if mark is not None)
-    if again:
-        get_redis().hincrby(duplicates_key(), str(flow_id), again)
-    return again
+    pipe.execute()
 
 
 def end_delivery(
     version_id: int, node_id: str, message_ids: list[str], delivered: dict[str, bytes]
 ) -> None:
     """Record what went out of `message_ids` (`delivered`: id -> its outputs as JSON) and
-    clear their in-flight marks: every outcome is known now."""
+    clear the in-flight marks of the rest: every outcome is known now."""
     ttl = settings.TRIBUTARY_LEDGER_TTL_SECONDS
     pipe = get_redis().pipeline(transaction=False)
     marked = set(message_ids)
     # Grouped once for both: what went out is (nearly always) among the ids marked.
     every_id = [*message_ids, *(m for m in delivered if m not in marked)]
     for block, members in _grouped(every_id).items():
+        name = _ledger_key(version_id, node_id, block)
         outputs: dict[Any, bytes] = {f: delivered[m] for f, m in members if m in delivered}
         if outputs:
-            name = _ledger_key(version_id, node_id, block)
             pipe.hset(name, mapping=outputs)
             pipe.expire(name, ttl)
-        fields = [field for field, m in members if m in marked]
-        if fields:
-            pipe.hdel(_inflight_key(version_id, node_id, block), *fields)
+        if len(outputs) < len(members):
+            pipe.hdel(name, *[field for field, m in members if m not in delivered])
     pipe.execute()
 
 
@@ -141,7 +144,6 @@ def forget_version(version_id: int) -> int:
     of messages forgotten."""
     client = get_redis()
     ledgers = list(client.scan_iter(match=key("ledger", version_id, "*"), count=1000))
-    marks = list(client.scan_iter(match=key("inflight", version_id, "*"), count=1000))
     dropped = 0
     for start in range(0, len(ledgers), 500):
         part = ledgers[start : start + 500]
@@ -150,6 +152,4 @@ def forget_version(version_id: int) -> int:
             pipe.hlen(name)
         dropped += sum(pipe.execute())
         client.delete(*part)
-    for start in range(0, len(marks), 500):
-        client.delete(*marks[start : start + 500])
     return dropped

@@ -386,8 +386,10 @@ def _outcomes(
     outputs_json: list[bytes | None] = [None] * len(messages)
     delivers = node.descriptor.delivers
     ids = [ledger.delivery_id(m) for m in messages] if delivers else []
+    unanswered = 0
     if delivers:
-        for index, outputs in enumerate(ledger.delivered_outputs(context.version_id, node.id, ids)):
+        delivered, unanswered = ledger.look_up(context.version_id, node.id, ids)
+        for index, outputs in enumerate(delivered):
             if outputs is not None:
                 results[index] = Outcome(outputs=outputs, skipped=True)
     todo = [i for i, result in enumerate(results) if result is None]
@@ -404,6 +406,8 @@ def _outcomes(
         action, broken = None, StepError(f"{node.component} could not start: {error}")
     if action is None:
         return [r or Outcome.failed(broken) for r in results], outputs_json
+    # They go out again now.
+    ledger.count_possible_duplicates(context.flow_id, unanswered)
 
     # Delivery threads report to this step and continue its trace.
     step, trace = tally.current(), tracing.traceparent()
@@ -425,7 +429,7 @@ def _outcomes(
                 results[index] = outcome
             return
         part_ids = [ids[i] for i in part]
-        ledger.begin_delivery(context.flow_id, context.version_id, node.id, part_ids)
+        ledger.begin_delivery(context.version_id, node.id, part_ids)
         fresh = _call_component(action, node, [messages[i] for i in part])
         delivered = {}
         for index, outcome in zip(part, fresh, strict=True):

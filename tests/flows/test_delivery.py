@@ -208,7 +208,7 @@ def test_a_send_whose_earlier_attempt_left_no_answer_counts_as_a_possible_duplic
     flow, version_id = published(chain(kafka_node(), rest_node(scripted_server.url)))
     # As if a worker died mid-request: the chunk is marked in flight, nothing recorded.
     marked = ["events:0:0@1", "events:0:1@1"]  # ledger ids: message id @ Kafka timestamp
-    assert ledger.begin_delivery(flow.id, version_id, "send", marked) == 0
+    ledger.begin_delivery(version_id, "send", marked)
 
     assert run(new_job(flow, version_id, records(3)))["state"] == "done"
 
@@ -222,6 +222,18 @@ def test_a_send_whose_earlier_attempt_left_no_answer_counts_as_a_possible_duplic
     assert run(new_job(flow, version_id, records(3)))["state"] == "done"
     assert len(scripted_server.requests) == 3
     assert stats_of(flow)["duplicates"] == 2
+
+
+def test_the_ledger_keeps_what_went_out_and_forgets_the_marks_of_what_failed() -> None:
+    ids = ["events:0:7@5", "events:0:8@5", "events:1:7@5"]
+    ledger.begin_delivery(9001, "send", ids)
+    assert ledger.look_up(9001, "send", ids) == ([None, None, None], 3)
+
+    ledger.end_delivery(9001, "send", ids, {"events:0:8@5": b'[{"sent": 8}]'})
+
+    assert ledger.look_up(9001, "send", ids) == ([None, [{"sent": 8}], None], 0)
+    assert ledger.forget_version(9001) == 1
+    assert ledger.look_up(9001, "send", ids) == ([None, None, None], 0)
 
 
 @pytest.mark.usefixtures("eager_tasks")
@@ -282,7 +294,8 @@ def test_a_delivered_message_is_recorded_as_the_ledger_keeps_it(
     assert run(new_job(flow, version_id, batch))["state"] == "done"
 
     ids = [ledger.delivery_id(record.message) for record in batch]
-    kept = ledger.delivered_outputs(version_id, "send", ids)
+    kept, unanswered = ledger.look_up(version_id, "send", ids)
+    assert unanswered == 0
     first = {e.key: e.steps[1] for e in Execution.objects.filter(flow=flow)}
     for record, outputs in zip(batch, kept, strict=True):
         step = first[f"v{version_id}:{record.message['id']}"]
