@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from flows.engine.jobs import Item, StepRecordData, json_text, step_record
-from flows.engine.records import STEP_FIELDS, UPSERT_CHUNK, write_batch
+from flows.engine.records import STEP_FIELDS, UPSERT_CHUNK, statement_sizes, write_batch
 from flows.models import Execution, Flow, FlowVersion, Workspace
 from tests.factories import chain, code_node, kafka_node
 
@@ -127,11 +127,24 @@ def test_a_batch_larger_than_one_statement(version: FlowVersion) -> None:
     assert sorted(outputs) == list(range(count))
 
 
+def test_batches_of_every_size_take_few_statement_sizes() -> None:
+    """Each size is a statement SQLite compiles and keeps: one per batch size grew workers."""
+    seen: set[int] = set()
+    for rows in range(1, 3 * UPSERT_CHUNK):
+        sizes = statement_sizes(rows)
+        assert sum(sizes) == rows and max(sizes) <= UPSERT_CHUNK
+        assert len(sizes) <= rows // UPSERT_CHUNK + 9
+        seen.update(sizes)
+    assert len(seen) <= 10
+    assert statement_sizes(UPSERT_CHUNK * 2) == [UPSERT_CHUNK, UPSERT_CHUNK]
+    assert statement_sizes(0) == []
+
+
 @pytest.mark.django_db
 def test_a_batch_is_written_without_reading_the_table(version: FlowVersion) -> None:
-    """One statement per UPSERT_CHUNK messages (one in all on PostgreSQL), and no lookups: an
-    earlier design read a batch's keys back, and an ORDER BY there (the model's default) made
-    each batch's cost grow with the table."""
+    """A few statements (statement_sizes; one on PostgreSQL), and no lookups: an earlier
+    design read a batch's keys back, and an ORDER BY there (the model's default) made each
+    batch's cost grow with the table."""
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
@@ -174,18 +187,19 @@ def test_rows_are_the_same_whether_or_not_queries_are_logged(version: FlowVersio
         return info.hits + info.misses
 
     before = qmark_uses()
-    write_batch(version.flow_id, version.id, [item(n, [step("in", AWKWARD)]) for n in range(3)])
+    # Four rows: one statement (records.statement_sizes).
+    write_batch(version.flow_id, version.id, [item(n, [step("in", AWKWARD)]) for n in range(4)])
     assert qmark_uses() == before + (connection.vendor == "sqlite")
     with CaptureQueriesContext(connection) as logged:
         write_batch(
-            version.flow_id, version.id, [item(n, [step("in", AWKWARD)]) for n in range(4, 7)]
+            version.flow_id, version.id, [item(n, [step("in", AWKWARD)]) for n in range(4, 8)]
         )
 
     assert [sql for sql in logged if sql["sql"].lstrip().upper().startswith("INSERT")]
     assert qmark_uses() == before + (connection.vendor == "sqlite")
     # Offsets of the same parity in both: an odd one has a message key.
-    unlogged, seen = written(range(3)), written(range(4, 7))
-    assert len(unlogged) == 3
+    unlogged, seen = written(range(4)), written(range(4, 8))
+    assert len(unlogged) == 4
     assert [(s, k, [step["output"] for step in steps]) for s, k, steps in unlogged] == [
         (s, k, [step["output"] for step in steps]) for s, k, steps in seen
     ]
