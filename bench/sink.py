@@ -29,7 +29,8 @@ from typing import Any
 
 import orjson
 
-from components.bloomreach.standin import BloomreachStandIn, Reply, _Request, _Stats
+from components.bloomreach.standin import BloomreachStandIn, Reply, _Stats
+from components.bloomreach.standin_http import Request
 
 
 def command_time(data: Any) -> float | None:
@@ -98,7 +99,7 @@ class RecordingStandIn(BloomreachStandIn):
         self._recorder = _RecordingStats()
         self._stats = self._recorder
 
-    async def _dispatch(self, request: _Request) -> Reply:
+    async def _dispatch(self, request: Request) -> Reply:
         path = request.path.split("?", 1)[0]
         if path == "/sink" and request.method == "POST":
             return self._sink(request.body)

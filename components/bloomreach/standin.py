@@ -20,45 +20,36 @@ import asyncio
 import base64
 import binascii
 import hmac
-import math
 import random
 import re
 import threading
 import time
 from collections import deque
 from dataclasses import asdict, dataclass, replace
-from datetime import datetime
 from typing import Any
 
 import orjson
 
-EVENT = "customers/events"
-CUSTOMER = "customers"
-MAX_COMMANDS = 50
-MAX_DATA_BYTES = 800 * 1024
-MAX_PROPERTY_BYTES = 16 * 1024
-MAX_BODY_BYTES = 64 * 1024 * 1024
-MAX_HEAD_BYTES = 64 * 1024
+from components.bloomreach.standin_http import (
+    MAX_HEAD_BYTES,
+    BadRequest,
+    Request,
+    encode_response,
+    read_request,
+)
+from components.bloomreach.standin_rules import (
+    CUSTOMER,
+    EVENT,
+    MAX_COMMANDS,
+    command_problems,
+    validate_command_data,
+)
+
 KEEP = 1000  # how many accepted commands /_stats shows
 
 _TRACK_PATH = re.compile(
     r"^/track/v2/projects/([^/]+)/(customers/events|customers|batch|system/time)$"
 )
-_REASONS = {
-    100: "Continue",
-    200: "OK",
-    400: "Bad Request",
-    401: "Unauthorized",
-    403: "Forbidden",
-    404: "Not Found",
-    405: "Method Not Allowed",
-    413: "Payload Too Large",
-    429: "Too Many Requests",
-    431: "Request Header Fields Too Large",
-    500: "Internal Server Error",
-    501: "Not Implemented",
-    503: "Service Unavailable",
-}
 
 Reply = tuple[int, dict[str, str], Any]
 
@@ -90,26 +81,6 @@ class Faults:
             raise ValueError(f"fail_next must not be negative, got {self.fail_next}")
         if not 400 <= self.fail_status <= 599:
             raise ValueError(f"fail_status must be a 4xx or 5xx status, got {self.fail_status}")
-
-
-class _Request:
-    __slots__ = ("body", "headers", "keep_alive", "method", "path")
-
-    def __init__(
-        self, method: str, path: str, headers: dict[str, str], body: bytes, keep_alive: bool
-    ) -> None:
-        self.method = method
-        self.path = path
-        self.headers = headers
-        self.body = body
-        self.keep_alive = keep_alive
-
-
-class _BadRequest(Exception):
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
 
 
 class _Stats:
@@ -327,16 +298,16 @@ class BloomreachStandIn:
         try:
             while True:
                 try:
-                    request = await _read_request(reader, writer)
-                except _BadRequest as error:
-                    writer.write(_encode(error.status, {}, _errors(error.message), False))
+                    request = await read_request(reader, writer)
+                except BadRequest as error:
+                    writer.write(encode_response(error.status, {}, _errors(error.message), False))
                     break
                 if request is None:
                     break
                 status, headers, payload = await self._dispatch(request)
                 if writer.is_closing():  # went down while this request waited
                     break
-                writer.write(_encode(status, headers, payload, request.keep_alive))
+                writer.write(encode_response(status, headers, payload, request.keep_alive))
                 if not request.keep_alive:
                     break
                 await writer.drain()
@@ -348,7 +319,7 @@ class BloomreachStandIn:
 
     # -- routing -----------------------------------------------------------------------------
 
-    async def _dispatch(self, request: _Request) -> Reply:
+    async def _dispatch(self, request: Request) -> Reply:
         path = request.path.split("?", 1)[0]
         if path.startswith("/_"):
             return await self._control(request, path)
@@ -457,7 +428,7 @@ class BloomreachStandIn:
         results = []
         with self._stats.lock:
             for command in commands:
-                problems = _command_problems(command, size)
+                problems = command_problems(command, size)
                 if problems:
                     self._stats.rejected_commands += 1
                     self._stats.errors.extend(problems)
@@ -482,7 +453,7 @@ class BloomreachStandIn:
             self._stats.errors.append(message)
         return status, {}, _errors(message)
 
-    async def _control(self, request: _Request, path: str) -> Reply:
+    async def _control(self, request: Request, path: str) -> Reply:
         if path == "/_stats" and request.method == "GET":
             return 200, {}, self.stats()
         if path == "/_reset" and request.method == "POST":
@@ -504,152 +475,6 @@ class BloomreachStandIn:
                 await self._apply(faults)
             return 200, {}, asdict(faults)
         return 404, {}, _errors(f"no such control endpoint: {request.method} {path}")
-
-
-# -- validation (the API's rules, as the server applies them) --------------------------------
-
-
-def _command_problems(command: Any, body_size: int | None) -> list[str]:
-    if not isinstance(command, dict):
-        return ["a command must be an object with name and data"]
-    name = command.get("name")
-    if name not in (EVENT, CUSTOMER):
-        return [f"unknown command name {name!r}: use {EVENT!r} or {CUSTOMER!r}"]
-    if "command_id" in command and not isinstance(command["command_id"], str):
-        return ["command_id must be a string"]
-    return validate_command_data(name, command.get("data"), body_size)
-
-
-def validate_command_data(name: str, data: Any, body_size: int | None = None) -> list[str]:
-    """The errors the API reports for the data of a command (or a single-endpoint body).
-
-    `body_size`, the size of the request that carried it, lets the size checks be skipped
-    when no part of the request can be too big (they cost more than all the other checks).
-    """
-    if not isinstance(data, dict):
-        return ["data must be an object"]
-    problems = []
-    ids = data.get("customer_ids")
-    if not isinstance(ids, dict) or not ids:
-        problems.append("customer_ids must be a non-empty object")
-    else:
-        for key, value in ids.items():
-            if isinstance(value, bool) or not isinstance(value, str | int | float) or value == "":
-                problems.append(f"customer_ids.{key} must be a non-empty string")
-    if name == EVENT:
-        if not isinstance(data.get("event_type"), str) or not data["event_type"]:
-            problems.append("event_type is required and must be a string")
-        problems += _time_problems(data, "timestamp")
-        if "properties" in data and not isinstance(data["properties"], dict):
-            problems.append("properties must be an object")
-    else:
-        if not isinstance(data.get("properties"), dict) or not data["properties"]:
-            problems.append("properties must be an object with at least one property")
-        problems += _time_problems(data, "update_timestamp")
-    if body_size is None or body_size >= MAX_PROPERTY_BYTES:
-        problems += _size_problems(data)
-    return problems
-
-
-def _time_problems(data: dict[str, Any], key: str) -> list[str]:
-    if key not in data:
-        return []
-    value = data[key]
-    if isinstance(value, str):
-        try:
-            datetime.fromisoformat(value)
-            return []
-        except ValueError:
-            return [f"{key} must be a number of seconds or an ISO 8601 string"]
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        return [f"{key} must be a number of seconds or an ISO 8601 string"]
-    return []
-
-
-def _size_problems(data: dict[str, Any]) -> list[str]:
-    problems = []
-    if len(orjson.dumps(data)) >= MAX_DATA_BYTES:
-        problems.append(f"the update exceeds {MAX_DATA_BYTES // 1024} KB")
-    properties = data.get("properties")
-    if isinstance(properties, dict):
-        for key, value in properties.items():
-            if (
-                isinstance(value, str | dict | list)
-                and len(orjson.dumps(value)) >= MAX_PROPERTY_BYTES
-            ):
-                problems.append(f"property {key} exceeds {MAX_PROPERTY_BYTES // 1024} KB")
-    return problems
-
-
-# -- HTTP/1.1 wire format ----------------------------------------------------------------------
-
-
-async def _read_request(
-    reader: asyncio.StreamReader, writer: asyncio.StreamWriter
-) -> _Request | None:
-    """The next request on the connection, or None when the client closed it."""
-    try:
-        head = await reader.readuntil(b"\r\n\r\n")
-    except asyncio.IncompleteReadError as error:
-        if error.partial.strip():
-            raise _BadRequest(400, "incomplete request head") from None
-        return None
-    except asyncio.LimitOverrunError:
-        raise _BadRequest(431, "request head too large") from None
-    lines = head.decode("latin-1").split("\r\n")
-    try:
-        method, target, version = lines[0].split(" ")
-    except ValueError:
-        raise _BadRequest(400, f"malformed request line {lines[0][:100]!r}") from None
-    headers = {}
-    for line in lines[1:]:
-        if line:
-            name, _, value = line.partition(":")
-            headers[name.strip().lower()] = value.strip()
-    connection = headers.get("connection", "").lower()
-    keep_alive = connection != "close" if version == "HTTP/1.1" else connection == "keep-alive"
-    if headers.get("expect", "").lower() == "100-continue":
-        writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
-    if "chunked" in headers.get("transfer-encoding", "").lower():
-        body = await _read_chunked(reader)
-    else:
-        try:
-            length = int(headers.get("content-length", "0"))
-        except ValueError:
-            raise _BadRequest(400, "bad Content-Length") from None
-        if length > MAX_BODY_BYTES or length < 0:
-            raise _BadRequest(413, f"body larger than {MAX_BODY_BYTES} bytes")
-        body = await reader.readexactly(length) if length else b""
-    return _Request(method.upper(), target, headers, body, keep_alive)
-
-
-async def _read_chunked(reader: asyncio.StreamReader) -> bytes:
-    body = bytearray()
-    while True:
-        size_line = await reader.readuntil(b"\r\n")
-        try:
-            size = int(size_line.split(b";", 1)[0].strip(), 16)
-        except ValueError:
-            raise _BadRequest(400, "bad chunk size") from None
-        if size == 0:
-            while (await reader.readuntil(b"\r\n")) != b"\r\n":
-                pass  # trailers: ignored
-            return bytes(body)
-        if len(body) + size > MAX_BODY_BYTES:
-            raise _BadRequest(413, f"body larger than {MAX_BODY_BYTES} bytes")
-        body += (await reader.readexactly(size + 2))[:-2]
-
-
-def _encode(status: int, headers: dict[str, str], payload: Any, keep_alive: bool) -> bytes:
-    body = orjson.dumps(payload)
-    lines = [
-        f"HTTP/1.1 {status} {_REASONS.get(status, 'Unknown')}",
-        "Content-Type: application/json",
-        f"Content-Length: {len(body)}",
-        f"Connection: {'keep-alive' if keep_alive else 'close'}",
-    ]
-    lines += [f"{name}: {value}" for name, value in headers.items()]
-    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
 
 
 def _errors(message: str) -> dict[str, Any]:
