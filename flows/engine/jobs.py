@@ -286,21 +286,21 @@ def _record_trigger(
     item: Item, trigger_id: str, component: str, message: dict[str, Any], error: StepError | None
 ) -> None:
     """The trigger's record of its message (the body already encoded, as a Fragment), and
-    the item failed at the trigger if it could not read the message. Built from its parts
-    (record_text), as a step's records are: the worker makes one per message."""
+    the item failed at the trigger if it could not read the message."""
     output, whole = clip_text(orjson.dumps(message, default=str).decode())
-    status = StepStatus.SUCCEEDED if error is None else StepStatus.FAILED
-    stored = record_text(
-        record_head(0, trigger_id, component, status, item["started_at"]),
-        None,
-        None,
-        output,
-        None,
-        "" if error is None else error.message,
-        None if error is None else clip_json(error.as_dict()),
-        None,
+    item["steps"].append(
+        step_record(
+            0,
+            trigger_id,
+            component,
+            StepStatus.SUCCEEDED if error is None else StepStatus.FAILED,
+            item["started_at"],
+            output=output,
+            error="" if error is None else error.message,
+            error_details=None if error is None else clip_json(error.as_dict()),
+            whole=whole,
+        )
     )
-    item["steps"].append({"stored": stored, "whole": whole})
     if error is not None:
         item["error"] = error.message
         item["failed_node"] = trigger_id
