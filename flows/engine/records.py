@@ -137,15 +137,20 @@ def statement_sizes(rows: int) -> list[int]:
     return sizes
 
 
+def _watched() -> bool:
+    """Queries are logged (DEBUG, CaptureQueriesContext) or wrapped (connection.execute_wrapper):
+    they must then go through Django's own cursor, which does both."""
+    return bool(connection.queries_logged or connection.execute_wrappers)
+
+
 def _execute_sqlite(cursor: CursorWrapper, rows: int, params: list[Any]) -> None:
     """The upsert of `rows` rows, in SQLite's own `?` placeholders when nobody watches.
 
     Django rewrites `%s` into `?` with a regular expression at every execute: for a statement
     of 500 rows, 9,500 placeholders, that cost as much as SQLite's own work. Django's way is
-    kept whenever queries are logged (DEBUG, CaptureQueriesContext) or wrapped
-    (connection.execute_wrapper), and errors become Django's exceptions either way.
+    kept when `_watched`, and errors become Django's exceptions either way.
     """
-    if connection.queries_logged or connection.execute_wrappers:
+    if _watched():
         cursor.execute(_upsert_sql(rows), params)
         return
     with connection.wrap_database_errors:
@@ -158,10 +163,9 @@ def _execute_postgresql(cursor: CursorWrapper, columns: list[list[Any]]) -> None
 
     Django's psycopg cursors bind on the client: they quote every value into the statement's
     text, in Python, escaping each JSON text of an array element by element. That was 74% of a
-    worker's time on PostgreSQL (py-spy). Django's way is kept whenever queries are logged or
-    wrapped, as for SQLite (`_execute_sqlite`).
+    worker's time on PostgreSQL (py-spy). Django's way is kept when `_watched`.
     """
-    if connection.queries_logged or connection.execute_wrappers:
+    if _watched():
         cursor.execute(_upsert_arrays_sql(), columns)
         return
     with connection.wrap_database_errors, psycopg.Cursor(cursor.cursor.connection) as raw:
