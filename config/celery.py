@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import os
 
-from celery import Celery
+from celery import Celery, Task
 from celery.signals import (
     celeryd_after_setup,
+    task_postrun,
+    task_prerun,
     worker_process_init,
     worker_process_shutdown,
     worker_shutdown,
@@ -25,6 +27,18 @@ def _tune_collector(**_: object) -> None:
     from flows.engine import collector
 
     collector.tune()
+
+
+@task_prerun.connect
+@task_postrun.connect
+def _drop_stale_connections(task: Task | None = None, **_: object) -> None:
+    """Connections outlive tasks (CELERY_DB_REUSE_MAX): close one that failed or is past
+    CONN_MAX_AGE, so that the next query reconnects instead of failing too. Not around an
+    eager task, which runs inside its caller's transaction (as Celery's fix-up does)."""
+    from django.db import close_old_connections
+
+    if task is None or not getattr(task.request, "is_eager", False):
+        close_old_connections()
 
 
 # Periodic tasks, sent by exactly one `celery -A config beat` (the `beat` child of `make run`,

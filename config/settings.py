@@ -119,7 +119,6 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # when the file is created; a no-op later): an execution row with its step records is a
     # few KiB, and at SQLite's default 4 KiB a page held one, so a batch's write was a page and
     # two system calls per message (32 ms for a batch of 500 messages against 17 ms).
-    DATABASES["default"]["CONN_MAX_AGE"] = 0
     DATABASES["default"]["OPTIONS"] = {
         "init_command": (
             "PRAGMA page_size=16384; PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
@@ -232,6 +231,12 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Celery's Django fix-up closes every database connection before and after each task unless
+# this is set: a reconnect per step, 0.5 ms on SQLite and 4.5 ms on PostgreSQL (a server
+# process forked each time). Connections now live across tasks, recycled every 1,000 tasks,
+# and config.celery drops one that is broken or older than CONN_MAX_AGE, as Django does
+# around each web request.
+CELERY_DB_REUSE_MAX = 1000
 
 # --- Tributary ------------------------------------------------------------------------------
 KAFKA_BOOTSTRAP_SERVERS = env_str("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")

@@ -187,3 +187,33 @@ def test_the_database_cut_for_seconds_mid_run_loses_nothing_and_sends_nothing_tw
     assert result.duplicates == 0
     assert {e["status"] for e in executions} == {"succeeded"}
     assert flow_status(flow_id)[0] == "running"
+
+
+def test_workers_and_runners_keep_their_database_connections_from_step_to_step(
+    fault_api: APIClient,
+    kafka_broker: Any,
+    bloomreach_standin: BloomreachStandIn,
+    processes: Processes,
+    database_proxy: CuttableProxy,
+) -> None:
+    """Celery's Django fix-up closes every connection around each task unless told not to:
+    on PostgreSQL that is a reconnect, and a server process forked, for every step."""
+    bootstrap = kafka_broker.bootstrap
+    topic = new_topic(bootstrap, "db-reuse")
+    events = valid_events(13, "r")
+    ids = event_ids(events)
+    # One event per batch, so that 12 batches run one after another.
+    flow_id = make_flow(fault_api, bootstrap, topic, bloomreach_standin.url, batch_size=1)
+    processes.start(DATABASE_URL=proxied_url(database_proxy.port))
+    first = produce(bootstrap, topic, events[:1]).ends
+    wait_delivered(bloomreach_standin, ids[:1], 60, "the first event", flow_id)
+    wait_settled(fault_api, flow_id, 1, bootstrap, topic, first, 1)
+    opened = database_proxy.connections
+    assert opened > 0, "the processes do not go through the proxy"
+
+    ends = produce(bootstrap, topic, events[1:]).ends
+    wait_delivered(bloomreach_standin, ids, 60, "every event", flow_id)
+    wait_settled(fault_api, flow_id, len(events), bootstrap, topic, ends, 1)
+
+    # A connection per task was 12 more here (measured), at least one per batch.
+    assert database_proxy.connections - opened <= 2
