@@ -191,6 +191,11 @@ def guarded_getattr(obj: Any, name: str, default: Any = _MISSING) -> Any:
     Names starting with "_" are always refused, so no dunder can be reached at run time either.
     Stricter than RestrictedPython's `safer_getattr`, whose checks it includes.
     """
+    # The common case first, in as few steps as possible (a transform makes a few dozen such
+    # reads per message): a key of a plain dict holding a plain value.
+    if type(obj) is dict and type(name) is str and name in obj and name[:1] != "_":
+        value = obj[name]
+        return value if type(value) in _PLAIN_TYPES else _checked(value)
     if type(name) is not str:
         raise TypeError("attribute name must be a string")
     if name[:1] == "_":
