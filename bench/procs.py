@@ -98,17 +98,22 @@ class Usage:
     # Share of all the machine's cores busy (0-1), whatever ran: the platform, the broker,
     # Redis, the stand-in, the producer. Near 1, the machine, not the platform, is the limit.
     machine_busy: float
+    # CPU seconds of the `watched` processes (the embedded broker), None without any.
+    watched_cpu_seconds: float | None = None
 
 
 class Meter:
     """Samples the summed RSS of some process trees every 0.5 s and their CPU at both ends.
 
     It also remembers every pid it saw (with its start time), so `survivors()` can name
-    any that outlived their root.
+    any that outlived their root. The CPU of `watched` processes, which are not the
+    platform's (the embedded broker), is sampled alongside into `watched_timeline`.
     """
 
-    def __init__(self, roots: Iterable[int]) -> None:
+    def __init__(self, roots: Iterable[int], watched: Iterable[int] = ()) -> None:
         self.roots = list(roots)
+        self.watched = list(watched)
+        self.watched_timeline: list[tuple[float, float]] = []  # (monotonic s, CPU seconds)
         self.seen: dict[int, int] = {}
         self._peak = 0
         self.timeline: list[tuple[float, int]] = []  # (monotonic seconds, summed RSS bytes)
@@ -129,7 +134,10 @@ class Meter:
                     self.seen[pid] = began
         rss = sum(rss_bytes(pid) for pid in pids)
         self._peak = max(self._peak, rss)
-        self.timeline.append((time.monotonic(), rss))
+        now = time.monotonic()
+        self.timeline.append((now, rss))
+        if self.watched:
+            self.watched_timeline.append((now, sum(cpu_seconds(pid) for pid in self.watched)))
 
     def _sample_loop(self) -> None:
         while not self._stop.wait(SAMPLE_SECONDS):
@@ -151,10 +159,12 @@ class Meter:
         self._sample()
         busy, total = machine_ticks()
         busy_then, total_then = self._machine_start
+        watched = self.watched_timeline
         return Usage(
             peak_rss_mb=round(self._peak / 2**20, 1),
             cpu_seconds=round(self._cpu_now() - self._cpu_start, 2),
             machine_busy=round((busy - busy_then) / max(total - total_then, 1), 3),
+            watched_cpu_seconds=round(watched[-1][1] - watched[0][1], 2) if watched else None,
         )
 
 

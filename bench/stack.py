@@ -190,6 +190,11 @@ class Stack:
         for worker in starting:
             worker.wait_for_line(" ready.", 60)
 
+    def broker_pids(self) -> list[int]:
+        """The embedded broker's process, if there is one: measured on its own, not as the
+        platform's."""
+        return [s.pid for s in self.embedded if s.name == "tansu"]
+
     def platform_roots(self) -> list[int]:
         assert self.runner is not None
         return [w.pid for w in self.workers] + [self.runner.pid]

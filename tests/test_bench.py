@@ -74,6 +74,8 @@ def test_bench_at_tiny_n_reports_every_scenario_and_leaves_no_process(tmp_path: 
         assert 0 <= line["p50_latency_ms"] <= line["p99_latency_ms"] < 60_000
         assert line["peak_rss_mb_total"] > 0 and line["cpu_seconds"] >= 0
         assert 0 < line["machine_cpu_busy"] <= 1
+        # The embedded broker, measured apart from the platform: it served every scenario.
+        assert line["broker_cpu_seconds"] > 0
     assert "of ceiling-batch" in done.stdout and "of ceiling-per-event" in done.stdout
 
     (results,) = tmp_path.glob("*.jsonl")
@@ -102,6 +104,17 @@ def test_rss_drift_tells_a_leak_from_a_flat_line() -> None:
     assert leak["rss_growth_mb"] is not None and leak["rss_growth_mb"] > 30
     assert leak["rss_slope_mb_per_min"] == pytest.approx(12, rel=0.01)
     assert rss_drift(flat[:200])["rss_growth_mb"] is None  # under 3 minutes: no verdict
+
+
+def test_broker_drift_gives_the_cores_of_the_second_and_the_last_minute() -> None:
+    from bench.scenarios import broker_drift
+
+    # CPU seconds sampled every 0.5 s for 5 minutes: 0.2 cores at first, 1 core from minute 4.
+    timeline = [(t * 0.5, t * 0.5 * 0.2 if t < 480 else 48 + (t - 480) * 0.5) for t in range(600)]
+    drift = broker_drift(timeline)
+    assert drift["broker_cores_minute_2"] == pytest.approx(0.2, abs=0.01)
+    assert drift["broker_cores_last_minute"] == pytest.approx(1.0, abs=0.02)
+    assert broker_drift(timeline[:200])["broker_cores_last_minute"] is None  # under 3 minutes
 
 
 def test_each_round_is_compared_with_its_own_ceiling_and_the_median_is_reported() -> None:
