@@ -61,6 +61,7 @@ def machine(settings: Settings) -> dict[str, Any]:
         "steady_rate": settings.steady_rate,
         "steady_seconds": settings.steady_seconds,
         "batch_size": settings.batch_size,
+        "soak_batch_size": settings.soak_batch_size,
         "max_wait_ms": settings.max_wait_ms,
         "session_timeout_ms": settings.session_timeout_ms,
         "profile": settings.profile,

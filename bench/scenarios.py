@@ -223,6 +223,8 @@ class Bench:
         }
         if scenario in PACED:
             trigger["max_wait_ms"] = self.settings.steady_max_wait_ms
+        if scenario == "soak":
+            trigger["batch_size"] = self.settings.soak_batch_size
         action: dict[str, Any]
         if scenario == "rest":
             action = {

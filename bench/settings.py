@@ -35,6 +35,7 @@ class Settings:
     profile: bool
     timeout: float
     batch_size: int
+    soak_batch_size: int
     max_wait_ms: int
     steady_max_wait_ms: int
     session_timeout_ms: int
@@ -69,6 +70,9 @@ class Settings:
             profile=env_bool("PROFILE", False),
             timeout=env_float("BENCH_TIMEOUT", 600.0),
             batch_size=env_int("BENCH_BATCH_SIZE", 1000),
+            # What a 100 ms window gathers at 1,000 events/s: the soak's batches stay that size
+            # however late the broker answers, so that memory is compared under one load.
+            soak_batch_size=env_int("BENCH_SOAK_BATCH_SIZE", 100),
             max_wait_ms=env_int("BENCH_MAX_WAIT_MS", 500),
             # A flow tuned for latency, as its owner would: batches close after 100 ms.
             steady_max_wait_ms=env_int("BENCH_STEADY_MAX_WAIT_MS", 100),
