@@ -316,6 +316,7 @@ def _execution_rows(
                 item["summary"],
                 item["attempts"],
                 trace_id,
+                # Execution.steps: the JSON array of the step records, each the text it is.
                 "[" + ",".join([step["stored"] for step in item["steps"]]) + "]",
             )
         )
