@@ -2,7 +2,7 @@
 
 TRIBUTARY_CREDENTIALS_KEY is a comma-separated list of Fernet keys: the first encrypts, every
 one decrypts. That is what key rotation needs: put the new key first, run
-`python manage.py rotate_credentials_key --new-key NEW`, then drop the old key.
+`python manage.py rotate_credentials_key --new-key=NEW`, then drop the old key.
 """
 
 from __future__ import annotations

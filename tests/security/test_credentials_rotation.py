@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from io import StringIO
 from typing import Any
 
@@ -40,7 +41,8 @@ def tokens() -> dict[int, str]:
 
 def rotate(new_key: str) -> str:
     out = StringIO()
-    call_command("rotate_credentials_key", "--new-key", new_key, stdout=out)
+    # As the operator guide writes it: a key may begin with "-" (see below).
+    call_command("rotate_credentials_key", f"--new-key={new_key}", stdout=out)
     return out.getvalue()
 
 
@@ -70,6 +72,18 @@ def test_the_first_key_encrypts_and_every_key_decrypts(workspace: Workspace) -> 
         assert decrypt_fields(new_token) == {"token": "after"}
     with override_settings(TRIBUTARY_CREDENTIALS_KEY=OLD), pytest.raises(CredentialDecryptError):
         decrypt_fields(new_token)
+
+
+def test_a_new_key_beginning_with_a_dash_is_taken(workspace: Workspace) -> None:
+    """One Fernet key in 64 begins with "-" (urlsafe base64): given as `--new-key=KEY`, as the
+    operator guide shows, it is the key, not an unknown option."""
+    dashed = base64.urlsafe_b64encode(b"\xf8" + bytes(31)).decode()
+    assert dashed.startswith("-")
+    with override_settings(TRIBUTARY_CREDENTIALS_KEY=OLD):
+        make_credentials(workspace)
+        assert "Re-encrypted 3 credential(s)" in rotate(dashed)
+    with override_settings(TRIBUTARY_CREDENTIALS_KEY=dashed):
+        assert [decrypt_fields(c.encrypted) for c in Credential.objects.order_by("id")] == FIELDS
 
 
 def test_rotation_from_the_derived_laptop_key(workspace: Workspace) -> None:

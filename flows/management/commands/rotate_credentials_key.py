@@ -25,7 +25,9 @@ class Command(BaseCommand):
         parser.add_argument(
             "--new-key",
             required=True,
-            help="the new Fernet key (urlsafe base64 of 32 bytes)",
+            # One key in 64 begins with "-", which a separate argument would be taken for an
+            # option: `--new-key=KEY` always works.
+            help="the new Fernet key (urlsafe base64 of 32 bytes), as --new-key=KEY",
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
