@@ -25,6 +25,7 @@ from urllib.parse import urlsplit, urlunsplit
 import orjson
 import requests
 from requests.adapters import HTTPAdapter
+from requests.auth import HTTPBasicAuth
 
 from components import telemetry
 from components.base import StepError
@@ -33,6 +34,9 @@ from components.base import StepError
 TRANSIENT_STATUSES = frozenset({408, 429}) | frozenset(range(500, 600))
 SNIPPET_CHARS = 300
 DEFAULT_POOL_SIZE = 32
+# Prepared requests a session keeps to copy (`_Session.prepared`): one per destination a step
+# sends to with the same headers.
+PREPARED_TEMPLATES = 64
 
 # Called before each wait with (attempt just failed, seconds until the next, why).
 RetryHook = Callable[[int, float, str], None]
@@ -113,11 +117,12 @@ class _Session(requests.Session):
     """Reads the environment's proxy and CA bundle settings once per destination, not on
     every request: requests scans the environment and `no_proxy` each time, a measurable
     share of a worker's time at thousands of requests a second. Workers' environments do not
-    change while they run."""
+    change while they run. Prepares a request by copying one prepared before (`prepared`)."""
 
     def __init__(self) -> None:
         super().__init__()
         self._environment: dict[tuple[str, str], Any] = {}
+        self._templates: dict[tuple[Any, ...], requests.PreparedRequest] = {}
 
     def merge_environment_settings(
         self, url: Any, proxies: Any, stream: Any, verify: Any, cert: Any
@@ -131,6 +136,57 @@ class _Session(requests.Session):
             settings = super().merge_environment_settings(url, {}, None, None, None)
             self._environment[destination] = settings
         return {**settings, "proxies": dict(settings["proxies"])}
+
+    def prepared(
+        self, method: str, url: str, headers: dict[str, str], data: bytes | str | None, auth: Any
+    ) -> requests.PreparedRequest:
+        """The request as `Session.request` would prepare it, from a copy of one prepared
+        earlier for the same method, URL, headers and Basic credentials, given its body.
+
+        Preparing costs about 300 µs a request here (requests merges settings through
+        run-time protocol checks); a copy and a body 13 µs. Only while the session holds no
+        cookies (they would go in the headers) and for Basic or no auth (which set a header
+        and nothing else): otherwise it is prepared whole, as before.
+        """
+        if self.cookies or not (auth is None or type(auth) is HTTPBasicAuth):
+            return self._prepare_whole(method, url, headers, data, auth)
+        credentials = None if auth is None else (auth.username, auth.password)
+        template_key = (method, url, tuple(headers.items()), credentials)
+        template = self._templates.get(template_key)
+        if template is None:
+            template = self._prepare_whole(method, url, headers, None, auth)
+            if len(self._templates) >= PREPARED_TEMPLATES:
+                self._templates.clear()  # per-message URLs (a templated REST step): start over
+            self._templates[template_key] = template
+        prepared = template.copy()
+        if data is not None:
+            prepared.prepare_body(data, None)
+        return prepared
+
+    def _prepare_whole(
+        self, method: str, url: str, headers: dict[str, str], data: bytes | str | None, auth: Any
+    ) -> requests.PreparedRequest:
+        request = requests.Request(method, url, headers=headers, data=data, auth=auth)
+        return self.prepare_request(request)
+
+
+def _send_prepared(
+    session: requests.Session,
+    method: str,
+    url: str,
+    headers: dict[str, str],
+    data: bytes | str | None,
+    timeout: float,
+    auth: Any,
+) -> requests.Response:
+    """What `session.request` does (redirects, cookies and hooks included), preparing the
+    request faster on a session of `new_session`."""
+    if not isinstance(session, _Session):
+        return session.request(method, url, headers=headers, data=data, timeout=timeout, auth=auth)
+    prepared = session.prepared(method, url, headers, data, auth)
+    assert prepared.url is not None
+    environment = session.merge_environment_settings(prepared.url, {}, None, None, None)
+    return session.send(prepared, timeout=timeout, allow_redirects=True, **environment)
 
 
 def safe_url(url: str) -> str:
@@ -227,8 +283,8 @@ def send(
             with telemetry.span(
                 f"HTTP {method}", **traced, **{"http.request.resend_count": attempt - 1}
             ) as span:
-                response = session.request(
-                    method, url, headers=request_headers, data=data, timeout=timeout, auth=auth
+                response = _send_prepared(
+                    session, method, url, request_headers, data, timeout, auth
                 )
                 span.set_attribute("http.response.status_code", response.status_code)
         except requests.exceptions.SSLError as error:

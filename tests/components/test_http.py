@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import socket
 import threading
 import time
 from collections.abc import Iterator
 from email.utils import formatdate
 
+import orjson
 import pytest
 import requests
+import requests.auth
 
 from components.base import StepError
 from components.http import RetryPolicy, new_session, parse_retry_after, safe_url, send
@@ -199,3 +203,70 @@ def test_proxy_settings_from_the_environment_are_honoured_per_destination(
         with pytest.raises(StepError, match=r"direct\.invalid"):
             send(session, "GET", "http://direct.invalid/", policy=FAST, timeout=2)
     assert len(scripted_server.requests) == 2  # no_proxy's host was not sent to the proxy
+
+
+class _BodyDigestAuth(requests.auth.AuthBase):
+    """Signs each request's body, as HMAC-style APIs want: it must see the body it signs."""
+
+    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        body = request.body if isinstance(request.body, bytes) else b""
+        request.headers["X-Body-Digest"] = hashlib.sha256(body).hexdigest()
+        return request
+
+
+def test_requests_to_one_destination_each_carry_their_own_body_length_and_credentials(
+    scripted_server: ScriptedServer, session: requests.Session
+) -> None:
+    """Requests with the same URL and headers are prepared from a copy (see `_Session.
+    prepared`); each must still go out exactly as requests would prepare it."""
+    url = f"{scripted_server.url}/batch"
+    basic = requests.auth.HTTPBasicAuth("key-id", "s3cret")
+    bodies = [{"n": 1}, {"n": 22, "text": "é" * 40}, {}]
+    for body in bodies:
+        send(session, "POST", url, json_body=body, headers={"X-Tenant": "a"}, auth=basic)
+    send(session, "POST", url, data=b"raw", headers={"X-Tenant": "b"}, auth=basic)
+    send(session, "GET", url, headers={"X-Tenant": "a"}, auth=basic)
+    send(session, "POST", url, json_body={"n": 3}, headers={"X-Tenant": "a"})
+    signer = _BodyDigestAuth()
+    for text in (b"first", b"second"):
+        send(session, "PUT", url, data=text, auth=signer)
+
+    seen = scripted_server.requests
+    expected_bodies = [orjson.dumps(b) for b in bodies] + [b"raw", b"", orjson.dumps({"n": 3})]
+    assert [r.body for r in seen[:6]] == expected_bodies
+    for request in seen[:6]:
+        assert int(request.headers.get("content-length", "0")) == len(request.body)
+    assert [r.method for r in seen[:6]] == ["POST"] * 4 + ["GET", "POST"]
+    assert [r.headers["x-tenant"] for r in seen[:6]] == ["a", "a", "a", "b", "a", "a"]
+    basic_header = "Basic " + base64.b64encode(b"key-id:s3cret").decode()
+    assert [r.headers.get("authorization") for r in seen[:6]] == [basic_header] * 5 + [None]
+    assert [r.headers["content-type"] for r in seen[:3]] == ["application/json"] * 3
+    assert "content-type" not in seen[3].headers  # raw data: requests sets none
+    assert [r.headers["x-body-digest"] for r in seen[6:]] == [
+        hashlib.sha256(b"first").hexdigest(),
+        hashlib.sha256(b"second").hexdigest(),
+    ]
+
+
+def test_cookies_and_redirects_are_handled_as_requests_does(
+    scripted_server: ScriptedServer, session: requests.Session
+) -> None:
+    url = scripted_server.url
+    scripted_server.script(
+        [
+            (200, {"Set-Cookie": "visit=42; Path=/"}, {}),
+            (307, {"Location": f"{url}/moved"}, ""),
+            (200, {}, {"ok": True}),
+        ]
+    )
+
+    # One destination: the second request is not to be prepared as the first was.
+    send(session, "POST", f"{url}/in", json_body={"n": 1})
+    response = send(session, "POST", f"{url}/in", json_body={"n": 2})
+
+    assert response.json() == {"ok": True}
+    first, second, moved = scripted_server.requests
+    assert "cookie" not in first.headers
+    assert second.headers["cookie"] == moved.headers["cookie"] == "visit=42"
+    assert moved.path == "/moved" and moved.method == "POST"  # a 307 keeps method and body
+    assert moved.body == second.body == b'{"n":2}'
