@@ -26,7 +26,7 @@ from django.db import close_old_connections
 
 from components.base import PartitionLag, StepError, Trigger, TriggerRecord
 from flows.choices import CONSUMING_STATUSES
-from flows.engine import instances, lag, profiling, tally, tracing
+from flows.engine import instances, lag, ledger, profiling, tally, tracing
 from flows.engine.jobs import Job, job_from_records
 from flows.engine.redis import get_redis, key
 from flows.engine.window import Batch, BatchWindow
@@ -77,6 +77,9 @@ class FlowConsumer(threading.Thread):
         # When to publish the partitions' lag next, and what was published last.
         self.lag_at = 0.0
         self.lags: list[PartitionLag] = []
+        # The steps that record deliveries in the ledger, and how far its blocks are dropped.
+        self.delivering: list[str] = []
+        self.swept: dict[tuple[str, int], int] = {}
 
     def stop(self) -> None:
         self.stopping.set()
@@ -106,6 +109,7 @@ class FlowConsumer(threading.Thread):
             return
         assert opened is not None
         plan, trigger, _ = opened
+        self.delivering = [node.id for node in plan.actions if node.descriptor.delivers]
         logger.info("flow %s: consuming (version %s)", self.flow_id, self.version_id)
         window = BatchWindow(
             key("consumer", self.flow_id, uuid.uuid4().hex, "answers"),
@@ -253,6 +257,28 @@ class FlowConsumer(threading.Thread):
             # Typically a rebalance moved the partitions away while the batch ran: the new
             # owner reads these records again and the ledger keeps them from being re-sent.
             logger.warning("flow %s: commit failed: %s", self.flow_id, error.message)
+            return
+        if not self.delivering:
+            return
+        try:
+            ledger.forget_committed(
+                self.version_id, self.delivering, committed_offsets(records), self.swept
+            )
+        except TRANSIENT_ERRORS as error:
+            # Left for the next commit to drop, or for their TTL.
+            logger.warning("flow %s: ledger blocks not dropped: %s", self.flow_id, error)
+
+
+def committed_offsets(records: list[TriggerRecord]) -> list[tuple[str, int, int]]:
+    """(topic, partition, next offset) per partition of `records`, as committing them commits;
+    nothing for records without Kafka coordinates."""
+    highest: dict[tuple[str, int], int] = {}
+    for record in records:
+        meta = record.message.get("meta") or {}
+        topic, partition, offset = meta.get("topic"), meta.get("partition"), meta.get("offset")
+        if isinstance(topic, str) and isinstance(partition, int) and isinstance(offset, int):
+            highest[(topic, partition)] = max(highest.get((topic, partition), -1), offset)
+    return [(topic, partition, offset + 1) for (topic, partition), offset in highest.items()]
 
 
 class TriggerRunner:

@@ -24,7 +24,10 @@ from flows.models import Execution, Flow
 from flows.services.flows import create_flow, publish_flow
 from flows.services.workspaces import create_workspace
 from tests.factories import chain, code_node, kafka_node
+from tests.fixtures.kafka import produce_records
+from tests.fixtures.stack import wait_for
 from tests.fixtures.standin import ScriptedServer
+from tests.flows.test_observability import consuming
 
 pytestmark = pytest.mark.django_db
 
@@ -234,6 +237,59 @@ def test_the_ledger_keeps_what_went_out_and_forgets_the_marks_of_what_failed() -
     assert ledger.look_up(9001, "send", ids) == ([None, [{"sent": 8}], None], 0)
     assert ledger.forget_version(9001) == 1
     assert ledger.look_up(9001, "send", ids) == ([None, None, None], 0)
+
+
+def test_ledger_blocks_wholly_below_a_commit_are_dropped_once() -> None:
+    client, block = get_redis(), ledger.BLOCK_OFFSETS
+    names = {n: ledger._ledger_key(9002, "send", f"t:0:{n}") for n in range(6)}
+    for name in names.values():
+        client.hset(name, "x", "1")
+
+    def left() -> list[int]:
+        return [n for n, name in names.items() if client.exists(name)]
+
+    swept: dict[tuple[str, int], int] = {}
+    try:
+        # A consumer's first commit: the three blocks below it, not what lies further back.
+        assert ledger.forget_committed(9002, ["send"], [("t", 0, 4 * block + 7)], swept) == 3
+        assert left() == [0, 4, 5]
+        assert ledger.forget_committed(9002, ["send"], [("t", 0, 4 * block + 9)], swept) == 0
+        assert ledger.forget_committed(9002, ["send"], [("t", 0, 6 * block)], swept) == 2
+        assert left() == [0]
+        # Another partition, another step: nothing of theirs goes.
+        assert ledger.forget_committed(9002, ["other"], [("t", 1, 3 * block)], {}) == 3
+        assert left() == [0]
+    finally:
+        client.delete(*names.values())
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("eager_tasks")
+def test_the_runner_drops_ledger_blocks_once_their_offsets_are_committed(
+    kafka_broker: Any,
+    kafka_topic: Any,
+    scripted_server: ScriptedServer,
+    settings: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A message runs again only until its offset is committed: the ledger keeps no more
+    than the blocks of offsets still to commit, not every message of its TTL."""
+    settings.KAFKA_BOOTSTRAP_SERVERS = kafka_broker.bootstrap
+    monkeypatch.setattr(ledger, "BLOCK_OFFSETS", 10)
+    topic = kafka_topic()
+    produce_records(kafka_broker.bootstrap, topic, [(None, b'{"n": %d}' % n) for n in range(25)])
+    source = kafka_node(topic, batch_size=5, max_wait_ms=100)
+    flow, version_id = published(chain(source, rest_node(scripted_server.url)))
+    pattern = ledger._ledger_key(version_id, "send", f"{topic}:0:*")
+
+    def blocks() -> list[str]:
+        return sorted(name.decode().rsplit(":", 1)[1] for name in get_redis().scan_iter(pattern))
+
+    with consuming(flow, version_id):
+        wait_for(lambda: len(scripted_server.requests) == 25, 30, "25 deliveries")
+        wait_for(lambda: blocks() == ["2"], 30, "blocks 0 and 1 dropped, block 2 kept")
+        assert get_redis().hlen(ledger._ledger_key(version_id, "send", f"{topic}:0:2")) == 5
+    assert Execution.objects.filter(flow=flow, status=ExecutionStatus.SUCCEEDED).count() == 25
 
 
 @pytest.mark.usefixtures("eager_tasks")
