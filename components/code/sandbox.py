@@ -120,7 +120,11 @@ class _Child:
         self._out_fd = process.stdout.fileno()
         self._poll = select.poll()  # not select(): worker processes may hold fds above 1024
         self._poll.register(self._out_fd, select.POLLIN)
+        # What the process sent: lines from `_start` on are unread, and up to `_scanned` hold no
+        # newline. Read lines are cut off when more is read, not one by one: a grouped write
+        # holds many lines, and cutting each off moved all the rest.
         self._buffer = bytearray()
+        self._start = 0
         self._scanned = 0
 
     @property
@@ -138,19 +142,22 @@ class _Child:
     def read(self, timeout: float) -> dict[str, Any] | None:
         """The next line as JSON, or None when `timeout` seconds pass without one."""
         deadline = time.monotonic() + timeout
+        buffer = self._buffer
         while True:
-            end = self._buffer.find(b"\n", self._scanned)
+            end = buffer.find(b"\n", self._scanned)
             if end >= 0:
-                line = bytes(self._buffer[:end])
-                del self._buffer[: end + 1]
-                self._scanned = 0
+                line = buffer[self._start : end]
+                self._start = self._scanned = end + 1
                 try:
                     result: dict[str, Any] = orjson.loads(line)
                 except orjson.JSONDecodeError:
                     raise _ChildGone("it sent an unreadable result") from None
                 return result
-            self._scanned = len(self._buffer)
-            if len(self._buffer) > self.max_line:
+            if self._start:
+                del buffer[: self._start]
+                self._start = 0
+            self._scanned = len(buffer)
+            if len(buffer) > self.max_line:
                 raise _LineTooLong
             remaining = deadline - time.monotonic()
             if remaining <= 0 or not self._poll.poll(remaining * 1000):
@@ -158,7 +165,7 @@ class _Child:
             chunk = os.read(self._out_fd, _READ_CHUNK)
             if not chunk:
                 raise _ChildGone(self.exit_description())
-            self._buffer += chunk
+            buffer += chunk
 
     def kill(self) -> None:
         self.dead = True

@@ -143,6 +143,16 @@ def _watched() -> bool:
     return bool(connection.queries_logged or connection.execute_wrappers)
 
 
+def _null(value: None) -> None:
+    return value
+
+
+# The sqlite3 module binds an exact int, float or str as it is but looks any other value up
+# among its adapters first, None included: a tuple built, a registry missed and two attribute
+# lookups for each NULL, two or three a row. Found there, None goes straight through.
+sqlite3.register_adapter(type(None), _null)
+
+
 def _execute_sqlite(cursor: CursorWrapper, rows: int, params: list[Any]) -> None:
     """The upsert of `rows` rows, in SQLite's own `?` placeholders when nobody watches.
 
