@@ -3,6 +3,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
+import hiredis
 import redis
 from django.conf import settings
 from redis.connection import Encoder, HiredisRespSerializer, PythonRespSerializer
@@ -11,6 +12,9 @@ _clients: dict[int, redis.Redis] = {}
 
 # Arguments longer than this are sent by the pure-Python packer.
 LARGE_ARGUMENT = 16_384
+# A large argument comes with few others (a job: SET name value EX ttl). Commands of more
+# arguments (a ledger chunk's HSET: a hundred) are not scanned for one, argument by argument.
+FEW_ARGUMENTS = 8
 
 
 class CommandPacker:
@@ -23,9 +27,18 @@ class CommandPacker:
         self._large = PythonRespSerializer(6000, Encoder("utf-8", "strict", False).encode)
 
     def pack(self, *args: Any) -> list[bytes]:
-        for arg in args:
-            if isinstance(arg, bytes | str) and len(arg) > LARGE_ARGUMENT:
-                return self._large.pack(*args)
+        if len(args) <= FEW_ARGUMENTS:
+            for arg in args:
+                if isinstance(arg, bytes | str) and len(arg) > LARGE_ARGUMENT:
+                    return self._large.pack(*args)
+        command = args[0]
+        if isinstance(command, str) and " " not in command:
+            # What redis-py's own hiredis packer does first is walk the arguments in Python
+            # for the odd bytearray or memoryview: hiredis refuses those, and they go its way.
+            try:
+                return [hiredis.pack_command(args)]
+            except TypeError:
+                pass
         return self._small.pack(*args)
 
 
