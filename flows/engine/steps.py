@@ -37,8 +37,9 @@ from flows.engine.jobs import (
     Job,
     StepRecordData,
     fill_from_messages,
+    record_head,
+    record_text,
     routed_message,
-    step_record,
 )
 from flows.engine.redis import get_redis
 from flows.graph import Node, Plan, plan_for
@@ -356,21 +357,18 @@ def _step_record(
         output, output_whole = clip_json_whole(outcome.outputs, secrets)
     else:
         output, output_whole = clip_text(output_json.decode(), secrets)
-    return step_record(
-        position,
-        node.id,
-        node.component,
-        status,
-        started,
-        duration_ms=round(duration_ms, 3),
-        input=input_text,
-        output=output,
-        logs=[mask_text(line, secrets)[:2000] for line in outcome.logs[:200]],
-        error=mask_text(error.message, secrets) if error else "",
-        error_details=clip_json(error.as_dict(), secrets) if error else None,
-        input_from=input_from,
-        whole=input_whole and output_whole,
+    # jobs.step_record's parts, called directly: this runs twice a message or more.
+    stored = record_text(
+        record_head(position, node.id, node.component, status, started),
+        round(duration_ms, 3),
+        input_text,
+        output,
+        [mask_text(line, secrets)[:2000] for line in outcome.logs[:200]] if outcome.logs else None,
+        mask_text(error.message, secrets) if error else "",
+        clip_json(error.as_dict(), secrets) if error else None,
+        input_from,
     )
+    return {"stored": stored, "whole": input_whole and output_whole}
 
 
 def _outcomes(
