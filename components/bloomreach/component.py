@@ -315,12 +315,15 @@ def to_command(body: Any, default_name: str, logs: list[str]) -> dict[str, Any]:
     return command
 
 
+COMMAND_KEYS = frozenset({"name", "data", "command_id"})
+
+
 def _checked_command(body: dict[str, Any]) -> dict[str, Any]:
-    unexpected = sorted(set(body) - {"name", "data", "command_id"})
+    unexpected = body.keys() - COMMAND_KEYS
     problems = []
     if unexpected:
         problems.append(
-            f"unexpected key(s) {', '.join(unexpected)} next to name/data "
+            f"unexpected key(s) {', '.join(sorted(unexpected))} next to name/data "
             "(put the event's fields inside data)"
         )
     if body.get("name") not in (EVENT, CUSTOMER):

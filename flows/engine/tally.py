@@ -37,6 +37,8 @@ logger = logging.getLogger(__name__)
 # Upper bounds (seconds) of the step duration histogram: from a fast transform (well under a
 # millisecond per message) to a slow HTTP destination.
 BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+# The field of each bucket, "b0" to "b14": named once, not once a message.
+BUCKET_FIELDS = tuple(f"b{index}" for index in range(len(BUCKETS) + 1))
 RETRY_FIELDS = ("retries:request", "retries:batch")
 
 Tally = dict[str, dict[str, float]]
@@ -72,7 +74,7 @@ class StepCounts:
             fields["skipped"] += 1
         seconds = duration_ms / 1000
         fields["sum"] += seconds
-        fields[f"b{bisect_left(BUCKETS, seconds)}"] += 1
+        fields[BUCKET_FIELDS[bisect_left(BUCKETS, seconds)]] += 1
 
     def retried(self, kind: str, amount: int = 1) -> None:
         with self._lock:
