@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from bench.events import EventSource
+
 ROOT = Path(__file__).resolve().parents[1]
 # The four burst scenarios; `steady` differs only in pacing the producer and would add its
 # fixed ~6 s (consumer-group join, warm-up) to a test meant to stay well under 40 s.
@@ -155,3 +157,25 @@ def test_each_round_is_compared_with_its_own_ceiling_and_the_median_is_reported(
     )
     assert shown[5].endswith("0.500 of ceiling-batch")
     assert shown[-1].split()[0] == "rest" and "ceiling" not in shown[-1]
+
+
+def test_stepcost_runs_a_batch_through_every_step_in_one_process() -> None:
+    """`python -m bench.stepcost` (counted under callgrind in docs/performance.md): one batch
+    goes through the code and Bloomreach steps to its records, and its CPU is reported."""
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.stepcost", "--batches", "1", "--warm", "0"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    found = re.search(r"1 batches of 1000: CPU ms a batch, median ([\d.]+)", done.stdout)
+    assert found and float(found.group(1)) > 0, done.stdout
+    # Every event the reference transform keeps reached the stand-in; the samples' poison
+    # records failed at the trigger, as they should.
+    recorded = re.search(r"executions recorded: (.*)$", done.stdout, re.M)
+    assert recorded, done.stdout
+    counts = {status: int(n) for n, status in re.findall(r"(\d+) (\w+)", recorded.group(1))}
+    assert counts["succeeded"] == EventSource().expected(1000)
+    assert sum(counts.values()) == 1000 and counts["failed"] > 0
