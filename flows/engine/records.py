@@ -230,7 +230,7 @@ EXECUTION_PG_TYPES = (
     "text",
     "integer",
     "varchar",
-    "jsonb",
+    "json",  # steps: models.RecordField
 )
 
 

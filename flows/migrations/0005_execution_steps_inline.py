@@ -67,7 +67,9 @@ def steps_into_their_table(apps: Any, schema_editor: Any) -> None:
 
     Execution = apps.get_model("flows", "Execution")
     StepRecord = apps.get_model("flows", "StepRecord")
-    for execution in Execution.objects.exclude(steps=[]).only("id", "steps").iterator(CHUNK):
+    # Every execution, not `exclude(steps=[])`: on PostgreSQL the column may be `json` (see
+    # 0006), which has no equality; one without records adds nothing below.
+    for execution in Execution.objects.only("id", "steps").iterator(CHUNK):
         StepRecord.objects.bulk_create(
             # The ISO start goes in as text: the DateTimeField parses it.
             StepRecord(execution_id=execution.id, **step)

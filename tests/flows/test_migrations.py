@@ -117,3 +117,41 @@ def test_step_records_move_into_their_executions_and_back() -> None:
     ]
     assert rows[3].input == message
     assert rows[1].started_at == STARTED and rows[1].input == {"text": 'it\'s "quoted" ünïcødé'}
+
+
+def steps_column_type() -> str:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT data_type FROM information_schema.columns WHERE table_schema = "
+            "current_schema() AND table_name = 'flows_execution' AND column_name = 'steps'"
+        )
+        return str(cursor.fetchone()[0])
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("back_to_latest")
+def test_step_records_become_a_json_column_on_postgresql_value_for_value() -> None:
+    """An installation migrated before 0006 holds its records as jsonb; afterwards they are
+    json, which the server checks but does not convert, and read back the same."""
+    if connection.vendor != "postgresql":
+        pytest.skip("a PostgreSQL column type")
+    old = migrate(AFTER)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "ALTER TABLE flows_execution ALTER COLUMN steps TYPE jsonb USING steps::jsonb"
+        )
+    workspace = old.get_model("flows", "Workspace").objects.create(name="W")
+    flow = old.get_model("flows", "Flow").objects.create(workspace=workspace, name="F")
+    version = old.get_model("flows", "FlowVersion").objects.create(flow=flow, number=1, graph={})
+    steps = [{"position": 0, "output": {"text": 'it\'s "quoted" ünïcødé', "n": [1, 2.5, None]}}]
+    execution = old.get_model("flows", "Execution").objects.create(
+        flow=flow, version=version, key="a", started_at=STARTED, steps=steps
+    )
+    assert steps_column_type() == "jsonb"
+
+    new = migrate([("flows", "0006_execution_steps_json")])
+
+    assert steps_column_type() == "json"
+    assert new.get_model("flows", "Execution").objects.get(id=execution.id).steps == steps
+    migrate(AFTER)
+    assert steps_column_type() == "jsonb"  # and back
