@@ -110,8 +110,9 @@ class RecordField(models.JSONField):
     No CHECK (JSON_VALID(...)) on SQLite: it parsed every record again on insert, about a
     fifth of the time a batch's write took there. On PostgreSQL a `json` column, not `jsonb`:
     the server converted every record into its binary form, 53 to 83 ms of its CPU for a
-    batch of 1,000 executions against 14 to 27 ms to check `json` (measured here), and
-    nothing queries inside the records.
+    batch of 1,000 executions against 14 to 27 ms to check `json` (measured here). Only the
+    step durations of /metrics and the storage report read inside the records
+    (flows.step_records), and not by index: no lookups on this field.
     """
 
     def db_type(self, connection: Any) -> str | None:

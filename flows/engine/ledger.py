@@ -36,6 +36,9 @@ from flows.engine.redis import get_redis, key
 BLOCK_OFFSETS = 10_000
 # Blocks below the first commit of a consumer that may still be there (left by the one before).
 FIRST_SWEEP_BLOCKS = 3
+# At most this many blocks dropped per partition at one commit (a consumer that jumped far
+# ahead); any older ones go with their TTL.
+MAX_SWEEP_BLOCKS = 100
 
 # An entry's value while its message is being sent (outputs are JSON, never empty).
 IN_FLIGHT = b""
@@ -151,7 +154,8 @@ def forget_committed(
     """Drop the ledger blocks of `node_ids` that lie wholly below offsets just committed:
     `committed` holds (topic, partition, next offset) and `swept` the next block to drop per
     partition, kept by the committing consumer (a new consumer drops the last
-    FIRST_SWEEP_BLOCKS). Returns how many hashes were dropped or asked to be.
+    FIRST_SWEEP_BLOCKS; none drops more than MAX_SWEEP_BLOCKS at once). Returns how many
+    hashes were dropped or asked to be.
 
     Their messages cannot run again (commits are in order, and a batch runs again only until
     it is committed), except by rewinding the partition, which should send them again anyway:
@@ -159,7 +163,8 @@ def forget_committed(
     names, reached = [], {}
     for topic, partition, next_offset in committed:
         end = next_offset // BLOCK_OFFSETS
-        start = swept.get((topic, partition), max(0, end - FIRST_SWEEP_BLOCKS))
+        start = swept.get((topic, partition), end - FIRST_SWEEP_BLOCKS)
+        start = max(0, start, end - MAX_SWEEP_BLOCKS)
         for block in range(start, end):
             for node_id in node_ids:
                 names.append(_ledger_key(version_id, node_id, f"{topic}:{partition}:{block}"))

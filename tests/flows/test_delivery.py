@@ -259,6 +259,10 @@ def test_ledger_blocks_wholly_below_a_commit_are_dropped_once() -> None:
         # Another partition, another step: nothing of theirs goes.
         assert ledger.forget_committed(9002, ["other"], [("t", 1, 3 * block)], {}) == 3
         assert left() == [0]
+        # A consumer far ahead drops a bounded number of blocks at once; the TTL does the rest.
+        far = {("t", 2): 0}
+        assert ledger.forget_committed(9002, ["send"], [("t", 2, 10**6 * block)], far) == 100
+        assert far == {("t", 2): 10**6}
     finally:
         client.delete(*names.values())
 
