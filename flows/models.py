@@ -115,6 +115,9 @@ class RecordField(models.JSONField):
     (flows.step_records), and not by index: no lookups on this field.
     """
 
+    def db_check(self, connection: Any) -> None:
+        return None
+
     def db_type(self, connection: Any) -> str | None:
         if connection.vendor == "postgresql":
             return "json"
