@@ -25,6 +25,7 @@ from django.conf import settings
 from django.db import close_old_connections
 
 from components.base import PartitionLag, StepError, Trigger, TriggerRecord
+from components.kafka.records import commit_offsets
 from flows.choices import CONSUMING_STATUSES
 from flows.engine import instances, lag, ledger, profiling, tally, tracing
 from flows.engine.jobs import Job, job_from_records
@@ -261,24 +262,11 @@ class FlowConsumer(threading.Thread):
         if not self.delivering:
             return
         try:
-            ledger.forget_committed(
-                self.version_id, self.delivering, committed_offsets(records), self.swept
-            )
+            committed = [(tp.topic, tp.partition, tp.offset) for tp in commit_offsets(records)]
+            ledger.forget_committed(self.version_id, self.delivering, committed, self.swept)
         except TRANSIENT_ERRORS as error:
             # Left for the next commit to drop, or for their TTL.
             logger.warning("flow %s: ledger blocks not dropped: %s", self.flow_id, error)
-
-
-def committed_offsets(records: list[TriggerRecord]) -> list[tuple[str, int, int]]:
-    """(topic, partition, next offset) per partition of `records`, as committing them commits;
-    nothing for records without Kafka coordinates."""
-    highest: dict[tuple[str, int], int] = {}
-    for record in records:
-        meta = record.message.get("meta") or {}
-        topic, partition, offset = meta.get("topic"), meta.get("partition"), meta.get("offset")
-        if isinstance(topic, str) and isinstance(partition, int) and isinstance(offset, int):
-            highest[(topic, partition)] = max(highest.get((topic, partition), -1), offset)
-    return [(topic, partition, offset + 1) for (topic, partition), offset in highest.items()]
 
 
 class TriggerRunner:
