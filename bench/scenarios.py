@@ -52,15 +52,7 @@ class Bench:
         self._setup_django_objects()
 
     def _setup_django_objects(self) -> None:
-        from django.contrib.auth.models import User
-
-        from flows.services.credentials import create_credential
-        from flows.services.workspaces import create_workspace
-
-        self.user = User.objects.create_user(f"bench-{self.stack.run_id}")
-        self.workspace = create_workspace(f"Bench {self.stack.run_id}", self.user)
-        fields = {"auth": "private", "api_key_id": API_KEY_ID, "api_secret": API_SECRET}
-        self.credential = create_credential(self.workspace, "Bench stand-in", "bloomreach", fields)
+        self.user, self.workspace, self.credential = bench_workspace(self.stack.run_id)
 
     # -- waiting -------------------------------------------------------------------------
 
@@ -211,8 +203,6 @@ class Bench:
         return {**result, "workers": 0}
 
     def flow_graph(self, scenario: str, topic: str) -> dict[str, Any]:
-        from flows.demo import TRANSFORM
-
         trigger = {
             "topic": topic,
             "bootstrap_servers": self.bootstrap,
@@ -234,36 +224,8 @@ class Bench:
                 "credential": None,
             }
         else:
-            action = {
-                "id": "bloomreach",
-                "component": "bloomreach",
-                "config": {
-                    "base_url": self.sink.url,
-                    "project_token": PROJECT_TOKEN,
-                    "batch_size": 50,
-                    "rate_limit": 0,  # measure the engine, not Bloomreach's 100 requests/s
-                },
-                "credential": self.credential.id,
-            }
-        nodes: list[dict[str, Any]] = [
-            {"id": "kafka", "component": "kafka", "config": trigger, "credential": None},
-            {
-                "id": "transform",
-                "component": "code",
-                "config": {"code": TRANSFORM.read_text()},
-                "credential": None,
-            },
-            action,
-        ]
-        for x, node in enumerate(nodes):
-            node["position"] = {"x": 320 * x, "y": 0}
-        return {
-            "nodes": nodes,
-            "edges": [
-                {"source": "kafka", "target": "transform"},
-                {"source": "transform", "target": action["id"]},
-            ],
-        }
+            action = bloomreach_action(self.sink.url, self.credential.id)
+        return transform_graph(trigger, action)
 
     @contextlib.contextmanager
     def running_flow(self, scenario: str, topic: str) -> Iterator[int]:
@@ -314,6 +276,59 @@ class Bench:
                 count = self.settings.events
                 result = self.measure(scenario, topic, roots, count, self.burst(count))
         return {**result, "workers": workers}
+
+
+def bench_workspace(name: str) -> tuple[Any, Any, Any]:
+    """A user, their workspace and a credential for the stand-in, all named after `name`."""
+    from django.contrib.auth.models import User
+
+    from flows.services.credentials import create_credential
+    from flows.services.workspaces import create_workspace
+
+    user = User.objects.create_user(f"bench-{name}")
+    workspace = create_workspace(f"Bench {name}", user)
+    fields = {"auth": "private", "api_key_id": API_KEY_ID, "api_secret": API_SECRET}
+    return user, workspace, create_credential(workspace, "Bench stand-in", "bloomreach", fields)
+
+
+def bloomreach_action(base_url: str, credential_id: int) -> dict[str, Any]:
+    """The Bloomreach step of the bench's flows, sending to the stand-in at `base_url`."""
+    return {
+        "id": "bloomreach",
+        "component": "bloomreach",
+        "config": {
+            "base_url": base_url,
+            "project_token": PROJECT_TOKEN,
+            "batch_size": 50,
+            "rate_limit": 0,  # measure the engine, not Bloomreach's 100 requests/s
+        },
+        "credential": credential_id,
+    }
+
+
+def transform_graph(trigger: dict[str, Any], action: dict[str, Any]) -> dict[str, Any]:
+    """Kafka (`trigger`, its config) → the reference transform → `action`, as a flow graph."""
+    from flows.demo import TRANSFORM
+
+    nodes: list[dict[str, Any]] = [
+        {"id": "kafka", "component": "kafka", "config": trigger, "credential": None},
+        {
+            "id": "transform",
+            "component": "code",
+            "config": {"code": TRANSFORM.read_text()},
+            "credential": None,
+        },
+        action,
+    ]
+    for x, node in enumerate(nodes):
+        node["position"] = {"x": 320 * x, "y": 0}
+    return {
+        "nodes": nodes,
+        "edges": [
+            {"source": "kafka", "target": "transform"},
+            {"source": "transform", "target": action["id"]},
+        ],
+    }
 
 
 def rss_drift(timeline: list[tuple[float, int]]) -> dict[str, float | None]:

@@ -28,7 +28,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from bench.settings import API_KEY_ID, API_SECRET, PARTITIONS, PROJECT_TOKEN, PYTHON, ROOT
+from bench.settings import PARTITIONS, PYTHON, ROOT
 
 BATCH = 1000
 
@@ -112,41 +112,17 @@ def _run_batch(run_job_step: Any, job: Any) -> None:
 def _flow(url: str) -> Any:
     """A published flow of the bench's shape, and a maker of its runner's jobs."""
     import orjson
-    from django.contrib.auth.models import User
 
     from bench.events import EventSource
+    from bench.scenarios import bench_workspace, bloomreach_action, transform_graph
     from components.kafka.records import build_record
-    from flows.demo import TRANSFORM
     from flows.engine.jobs import job_from_records
     from flows.graph import plan_for
-    from flows.services.credentials import create_credential
     from flows.services.flows import create_flow, publish_flow
-    from flows.services.workspaces import create_workspace
 
-    user = User.objects.create_user(f"stepcost-{os.getpid()}")
-    workspace = create_workspace("Step cost", user)
-    fields = {"auth": "private", "api_key_id": API_KEY_ID, "api_secret": API_SECRET}
-    credential = create_credential(workspace, "Stand-in", "bloomreach", fields)
-    nodes: list[dict[str, Any]] = [
-        {"id": "kafka", "component": "kafka", "config": {"topic": "t", "batch_size": BATCH}},
-        {"id": "transform", "component": "code", "config": {"code": TRANSFORM.read_text()}},
-        {
-            "id": "bloomreach",
-            "component": "bloomreach",
-            "config": {"base_url": url, "project_token": PROJECT_TOKEN, "rate_limit": 0},
-            "credential": credential.id,
-        },
-    ]
-    for x, node in enumerate(nodes):
-        node.setdefault("credential", None)
-        node["position"] = {"x": 320 * x, "y": 0}
-    graph = {
-        "nodes": nodes,
-        "edges": [
-            {"source": "kafka", "target": "transform"},
-            {"source": "transform", "target": "bloomreach"},
-        ],
-    }
+    user, workspace, credential = bench_workspace(f"stepcost-{os.getpid()}")
+    trigger = {"topic": "t", "batch_size": BATCH}
+    graph = transform_graph(trigger, bloomreach_action(url, credential.id))
     flow = create_flow(workspace, "Step cost", graph, user)
     version = publish_flow(flow, user)
     plan = plan_for(version.graph)
