@@ -85,11 +85,12 @@ class EventSource:
 class EventProducer:
     """A Kafka producer for one topic that stamps each event with its produce time."""
 
-    def __init__(self, bootstrap: str, topic: str, source: EventSource) -> None:
+    def __init__(self, bootstrap: str, topic: str, source: EventSource, linger_ms: int = 5) -> None:
         self.topic = topic
         self.source = source
         self.errors: list[str] = []
-        self._producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 5, "log_level": 3})
+        settings = {"bootstrap.servers": bootstrap, "linger.ms": linger_ms, "log_level": 3}
+        self._producer = Producer(settings)
 
     def _delivered(self, error: Any, message: Any) -> None:
         if error is not None:

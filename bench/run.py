@@ -63,6 +63,7 @@ def machine(settings: Settings) -> dict[str, Any]:
         "batch_size": settings.batch_size,
         "soak_batch_size": settings.soak_batch_size,
         "max_wait_ms": settings.max_wait_ms,
+        "producer_linger_ms": settings.producer_linger_ms,
         "session_timeout_ms": settings.session_timeout_ms,
         "profile": settings.profile,
     }

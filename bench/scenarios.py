@@ -95,7 +95,9 @@ class Bench:
     ) -> dict[str, Any]:
         """Warm up with one event, then produce `count` events and wait for every command
         the transform makes of them to arrive at the stand-in."""
-        producer = EventProducer(self.bootstrap, topic, self.source)
+        producer = EventProducer(
+            self.bootstrap, topic, self.source, self.settings.producer_linger_ms
+        )
         self.sink.reset()
         # One event first, and the clock starts once it arrived: the consumer group's join
         # (Tansu: half the session timeout), the runner noticing the flow and cold caches
