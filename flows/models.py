@@ -105,14 +105,16 @@ class FlowVersion(models.Model):
 
 
 class RecordField(models.JSONField):
-    """JSON that only the engine writes, valid by construction (flows.engine.records).
+    """JSON that only the engine writes, valid by construction (flows.engine.records), kept
+    as text that the database does not parse.
 
     No CHECK (JSON_VALID(...)) on SQLite: it parsed every record again on insert, about a
-    fifth of the time a batch's write took there. On PostgreSQL a `json` column, not `jsonb`:
-    the server converted every record into its binary form, 53 to 83 ms of its CPU for a
-    batch of 1,000 executions against 14 to 27 ms to check `json` (measured here). Only the
-    step durations of /metrics and the storage report read inside the records
-    (flows.step_records), and not by index: no lookups on this field.
+    fifth of the time a batch's write took there. On PostgreSQL a `text` column: `jsonb`
+    converted every record into its binary form (53 to 83 ms of the server's CPU for a batch
+    of 1,000 executions, measured here), and `json` still parsed each to check it (another
+    15 to 20 ms of about 90). Only the step durations of /metrics and the storage report read
+    inside the records (flows.step_records, casting to `json`), and not by index: no lookups
+    on this field.
     """
 
     def db_check(self, connection: Any) -> None:
@@ -120,11 +122,11 @@ class RecordField(models.JSONField):
 
     def db_type(self, connection: Any) -> str | None:
         if connection.vendor == "postgresql":
-            return "json"
+            return "text"
         return super().db_type(connection)
 
     def from_db_value(self, value: Any, expression: Any, connection: Any) -> Any:
-        # psycopg decodes a `json` column itself (Django hands it only `jsonb` as text).
+        # A `json` or `jsonb` column of an older schema comes decoded by psycopg already.
         if value is not None and not isinstance(value, str):
             return value
         return super().from_db_value(value, expression, connection)
@@ -138,7 +140,17 @@ class Execution(models.Model):
     flow = models.ForeignKey(
         Flow, on_delete=models.CASCADE, related_name="executions", db_index=False
     )
-    version = models.ForeignKey(FlowVersion, on_delete=models.CASCADE, related_name="+")
+    # Neither a database constraint nor an index: a version is only ever deleted with its
+    # flow, whose constraint above takes the executions with it, and nothing looks executions
+    # up by version. Both were paid for on every row written: the constraint's check at
+    # commit and the index were about 12% of PostgreSQL's CPU for a batch (measured here).
+    version = models.ForeignKey(
+        FlowVersion,
+        on_delete=models.DO_NOTHING,
+        related_name="+",
+        db_constraint=False,
+        db_index=False,
+    )
     # Identifies the trigger message within the flow ("v3:topic:0:42"), so a batch that runs
     # twice (after a crash) updates its records instead of duplicating them.
     key = models.CharField(max_length=400)

@@ -64,7 +64,7 @@ def recent_durations(flow_id: int, limit: int) -> list[tuple[str, float]]:
     if connection.vendor == "postgresql":
         sql = (
             f"SELECT s.value->>'node_id', (s.value->>'duration_ms')::float8 FROM ({newest}) e "  # noqa: S608
-            "CROSS JOIN LATERAL json_array_elements(e.steps) WITH ORDINALITY AS s(value, n) "
+            "CROSS JOIN LATERAL json_array_elements(e.steps::json) WITH ORDINALITY AS s(value, n) "
             "WHERE s.value->>'duration_ms' IS NOT NULL "
             "ORDER BY e.started_at DESC, e.id DESC, s.n LIMIT %s"
         )
@@ -92,7 +92,7 @@ def sizes_by_flow(flows: QuerySet[Flow]) -> dict[int, dict[str, int]]:
         # ->'...'::text of a JSON null is 'null', not counted.
         json_chars = "SUM(LENGTH(NULLIF((s.value->'{}')::text, 'null')))"
         error = "SUM(LENGTH(s.value->>'error'))"
-        unnest = "CROSS JOIN LATERAL json_array_elements(e.steps) AS s(value)"
+        unnest = "CROSS JOIN LATERAL json_array_elements(e.steps::json) AS s(value)"
     else:
         # json_quote keeps a JSON value's text as it is and quotes a string, so strings count
         # their quotes as stored; a JSON null comes out as 'null' and is not counted.

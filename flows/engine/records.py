@@ -230,7 +230,7 @@ EXECUTION_PG_TYPES = (
     "text",
     "integer",
     "varchar",
-    "json",  # steps: models.RecordField
+    "text",  # steps: models.RecordField
 )
 
 

@@ -130,9 +130,10 @@ def steps_column_type() -> str:
 
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.usefixtures("back_to_latest")
-def test_step_records_become_a_json_column_on_postgresql_value_for_value() -> None:
-    """An installation migrated before 0006 holds its records as jsonb; afterwards they are
-    json, which the server checks but does not convert, and read back the same."""
+def test_step_records_become_a_text_column_on_postgresql_value_for_value() -> None:
+    """An installation migrated before 0006 holds its records as jsonb; after 0006 they are
+    json, which the server checks but does not convert, after 0007 text, which it does not
+    parse, and they read back the same all the way, and back."""
     if connection.vendor != "postgresql":
         pytest.skip("a PostgreSQL column type")
     old = migrate(AFTER)
@@ -153,5 +154,12 @@ def test_step_records_become_a_json_column_on_postgresql_value_for_value() -> No
 
     assert steps_column_type() == "json"
     assert new.get_model("flows", "Execution").objects.get(id=execution.id).steps == steps
+
+    newest = migrate([("flows", "0007_execution_records_unchecked")])
+
+    assert steps_column_type() == "text"
+    assert newest.get_model("flows", "Execution").objects.get(id=execution.id).steps == steps
+    migrate([("flows", "0006_execution_steps_json")])
+    assert steps_column_type() == "json"
     migrate(AFTER)
     assert steps_column_type() == "jsonb"  # and back

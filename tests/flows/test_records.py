@@ -296,8 +296,8 @@ def test_a_kafka_timestamp_no_date_can_hold_is_recorded_as_none(
 @pytest.mark.django_db
 def test_the_records_column_is_not_parsed_again_by_the_database() -> None:
     """The engine writes valid JSON by construction: no CHECK (JSON_VALID) on SQLite, which
-    parsed every batch's records again (7% of a worker's instructions), and `json`, not
-    `jsonb`, on PostgreSQL, which converted them (models.RecordField)."""
+    parsed every batch's records again (7% of a worker's instructions), and `text` on
+    PostgreSQL, where `jsonb` converted them and `json` parsed them (models.RecordField)."""
     from django.db import connection
 
     with connection.cursor() as cursor:
@@ -312,4 +312,33 @@ def test_the_records_column_is_not_parsed_again_by_the_database() -> None:
                 "SELECT data_type FROM information_schema.columns WHERE table_schema = "
                 "current_schema() AND table_name = 'flows_execution' AND column_name = 'steps'"
             )
-            assert cursor.fetchone()[0] == "json"
+            assert cursor.fetchone()[0] == "text"
+
+
+@pytest.mark.django_db
+def test_executions_carry_no_version_constraint_or_index() -> None:
+    """Nothing looks executions up by version, and a version goes only with its flow: the
+    flow's constraint stays, the version's check and index (paid on every row) are gone."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        constraints = connection.introspection.get_constraints(cursor, "flows_execution")
+    on_version = [c for c in constraints.values() if c["columns"] == ["version_id"]]
+    assert on_version == []
+    on_flow = [c for c in constraints.values() if c["columns"] == ["flow_id"] and c["foreign_key"]]
+    assert [c["foreign_key"] for c in on_flow] == [("flows_flow", "id")]
+
+
+@pytest.mark.django_db
+def test_deleting_a_flow_deletes_its_versions_and_executions_only(
+    version: FlowVersion, workspace: Workspace
+) -> None:
+    other = Flow.objects.create(workspace=workspace, name="Other", graph=version.graph)
+    kept = FlowVersion.objects.create(flow=other, number=1, graph=version.graph)
+    write_batch(version.flow_id, version.id, [item(0, [step("in", 0)]), item(1, [])])
+    write_batch(other.id, kept.id, [item(0, [step("in", 0)])])
+
+    version.flow.delete()
+
+    assert not FlowVersion.objects.filter(id=version.id).exists()
+    assert list(Execution.objects.values_list("flow_id", "version_id")) == [(other.id, kept.id)]
