@@ -141,9 +141,9 @@ class Execution(models.Model):
         Flow, on_delete=models.CASCADE, related_name="executions", db_index=False
     )
     # Neither a database constraint nor an index: a version is only ever deleted with its
-    # flow, whose constraint above takes the executions with it, and nothing looks executions
-    # up by version. Both were paid for on every row written: the constraint's check at
-    # commit and the index were about 12% of PostgreSQL's CPU for a batch (measured here).
+    # flow, which deletes its executions (and keeps its constraint), and nothing looks
+    # executions up by version. Both were paid for on every row written: the constraint's
+    # check at commit and the index took about a tenth of PostgreSQL's CPU for a batch.
     version = models.ForeignKey(
         FlowVersion,
         on_delete=models.DO_NOTHING,

@@ -10,34 +10,15 @@ from typing import Any
 import django.db.models.deletion
 from django.db import migrations, models
 
-
-def _retype(schema_editor: Any, kind: str) -> None:
-    connection = schema_editor.connection
-    if connection.vendor != "postgresql":
-        return
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT data_type FROM information_schema.columns "
-            "WHERE table_schema = current_schema() AND table_name = %s AND column_name = %s",
-            ["flows_execution", "steps"],
-        )
-        row = cursor.fetchone()
-        if row is None or row[0] == kind:
-            return
-        table = schema_editor.quote_name("flows_execution")
-        column = schema_editor.quote_name("steps")
-        # Rewrites the table (see the upgrade notes in docs/operator-guide.md).
-        cursor.execute(
-            f"ALTER TABLE {table} ALTER COLUMN {column} TYPE {kind} USING {column}::{kind}"
-        )
+from flows.migrations._steps_column import retype_steps
 
 
 def to_text(apps: Any, schema_editor: Any) -> None:
-    _retype(schema_editor, "text")
+    retype_steps(schema_editor, "text")
 
 
 def to_json(apps: Any, schema_editor: Any) -> None:
-    _retype(schema_editor, "json")
+    retype_steps(schema_editor, "json")
 
 
 class Migration(migrations.Migration):
