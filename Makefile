@@ -41,9 +41,10 @@ typecheck: $(VENV)/.installed
 # queue and broker: the main suite on SQLite in front; beside it the fault-injection suite
 # (it mostly waits: outages, slow answers, group joins) and the PostgreSQL pass. One after the
 # other, the last two took longer than the main suite (3 + 8 minutes against 9 on a slow
-# 2-core machine). The fault lane also takes the main suite's two longest tests, the API
-# contract check and the bench at tiny N (72 + 41 s of a 10-minute main lane, against a
-# 3-minute fault lane, on a 2-core AMD EPYC). Their output is shown when all are done.
+# 2-core machine). Their output is shown when all are done. The fault lane stays light: with
+# the main suite's two longest tests moved into it (the API contract check, the bench at tiny
+# N), three lanes competed for two cores and two timing tests of the main suite failed (a
+# sandbox's CPU limit reached after its wall-clock one; requests bunched on arrival).
 FAULTS_LOG := var/test-logs/faults-lane.log
 POSTGRES_LOG := var/test-logs/postgres-lane.log
 pytest: setup
@@ -56,7 +57,7 @@ pytest: setup
 	echo "----- PostgreSQL -----"; cat $(POSTGRES_LOG); \
 	echo "main lane exit $$main, faults lane exit $$faults, PostgreSQL lane exit $$postgres"; \
 	test $$main = 0 && test $$faults = 0 && test $$postgres = 0
-SLOW_TESTS := tests/faults tests/security/test_schemathesis.py tests/test_bench.py
+SLOW_TESTS := tests/faults
 
 # The suite again on PostgreSQL (the production database) when a server answers at
 # TEST_POSTGRES_URL; on a laptop without one this step says so and passes. Every test that
