@@ -197,8 +197,9 @@ class Trigger:
         """Wait up to the configured time for up to the configured number of records."""
         raise NotImplementedError
 
-    def commit(self, records: list[TriggerRecord]) -> None:
-        """Mark these records done at the source. Called only once all reached a final state."""
+    def commit(self, records: list[TriggerRecord]) -> list[tuple[str, int, int]]:
+        """Mark these records done at the source. Called only once all reached a final state.
+        Returns what was committed: (topic, partition, next offset) per partition."""
         raise NotImplementedError
 
     def keep_alive(self) -> None:

@@ -151,8 +151,9 @@ class KafkaTrigger(Trigger):
             self._raise_pending()
         return records
 
-    def commit(self, records: list[TriggerRecord]) -> None:
-        """Synchronously commit, per partition, the highest offset among `records` plus one.
+    def commit(self, records: list[TriggerRecord]) -> list[tuple[str, int, int]]:
+        """Synchronously commit, per partition, the highest offset among `records` plus one;
+        returns those (topic, partition, next offset).
 
         Committing nothing is a no-op (an empty offset list would commit the consumer's current
         positions, i.e. records nobody finished). Raises StepError(retryable=True) when the
@@ -161,7 +162,7 @@ class KafkaTrigger(Trigger):
         """
         offsets = commit_offsets(records)
         if not offsets:
-            return
+            return []
         consumer = self._require_open()
         try:
             results = consumer.commit(offsets=offsets, asynchronous=False) or []
@@ -179,6 +180,7 @@ class KafkaTrigger(Trigger):
                 retryable=True,
                 details={"offsets": _describe(failed)},
             )
+        return [(tp.topic, tp.partition, tp.offset) for tp in offsets]
 
     def reposition(
         self,

@@ -25,7 +25,6 @@ from django.conf import settings
 from django.db import close_old_connections
 
 from components.base import PartitionLag, StepError, Trigger, TriggerRecord
-from components.kafka.records import commit_offsets
 from flows.choices import CONSUMING_STATUSES
 from flows.engine import instances, lag, ledger, profiling, tally, tracing
 from flows.engine.jobs import Job, job_from_records
@@ -253,7 +252,7 @@ class FlowConsumer(threading.Thread):
 
     def _commit(self, trigger: Trigger, records: list[TriggerRecord]) -> None:
         try:
-            trigger.commit(records)
+            committed = trigger.commit(records)
         except StepError as error:
             # Typically a rebalance moved the partitions away while the batch ran: the new
             # owner reads these records again and the ledger keeps them from being re-sent.
@@ -262,7 +261,6 @@ class FlowConsumer(threading.Thread):
         if not self.delivering:
             return
         try:
-            committed = [(tp.topic, tp.partition, tp.offset) for tp in commit_offsets(records)]
             ledger.forget_committed(self.version_id, self.delivering, committed, self.swept)
         except TRANSIENT_ERRORS as error:
             # Left for the next commit to drop, or for their TTL.

@@ -411,8 +411,9 @@ def test_commit_makes_the_next_consumer_of_the_group_start_after_it(
     try:
         got = flat(poll_until(first, 10))
         # Out of order on purpose: the commit takes the highest offset per partition.
-        first.commit([got[3], got[0], got[2], got[1]])
-        first.commit([])  # committing nothing must not commit the consumer's position
+        assert first.commit([got[3], got[0], got[2], got[1]]) == [(topic, 0, 4)]
+        # Committing nothing must not commit the consumer's position.
+        assert first.commit([]) == []
     finally:
         first.close()
     assert committed(kafka_broker, group, topic, 1) == [4]
