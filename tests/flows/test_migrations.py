@@ -11,6 +11,8 @@ import pytest
 from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
 
+from flows.migrations._steps_column import steps_column_type
+
 BEFORE = [("flows", "0004_execution_trace_id")]
 AFTER = [("flows", "0005_execution_steps_inline")]
 STARTED = datetime(2026, 11, 28, 12, 30, 15, 250000, tzinfo=UTC)
@@ -119,15 +121,6 @@ def test_step_records_move_into_their_executions_and_back() -> None:
     assert rows[1].started_at == STARTED and rows[1].input == {"text": 'it\'s "quoted" ünïcødé'}
 
 
-def steps_column_type() -> str:
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT data_type FROM information_schema.columns WHERE table_schema = "
-            "current_schema() AND table_name = 'flows_execution' AND column_name = 'steps'"
-        )
-        return str(cursor.fetchone()[0])
-
-
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.usefixtures("back_to_latest")
 def test_step_records_become_a_text_column_on_postgresql_value_for_value() -> None:
@@ -148,18 +141,18 @@ def test_step_records_become_a_text_column_on_postgresql_value_for_value() -> No
     execution = old.get_model("flows", "Execution").objects.create(
         flow=flow, version=version, key="a", started_at=STARTED, steps=steps
     )
-    assert steps_column_type() == "jsonb"
+    assert steps_column_type(connection) == "jsonb"
 
     new = migrate([("flows", "0006_execution_steps_json")])
 
-    assert steps_column_type() == "json"
+    assert steps_column_type(connection) == "json"
     assert new.get_model("flows", "Execution").objects.get(id=execution.id).steps == steps
 
     newest = migrate([("flows", "0007_execution_records_unchecked")])
 
-    assert steps_column_type() == "text"
+    assert steps_column_type(connection) == "text"
     assert newest.get_model("flows", "Execution").objects.get(id=execution.id).steps == steps
     migrate([("flows", "0006_execution_steps_json")])
-    assert steps_column_type() == "json"
+    assert steps_column_type(connection) == "json"
     migrate(AFTER)
-    assert steps_column_type() == "jsonb"  # and back
+    assert steps_column_type(connection) == "jsonb"  # and back

@@ -11,6 +11,7 @@ import pytest
 
 from flows.engine.jobs import Item, StepRecordData, json_text, step_record
 from flows.engine.records import STEP_FIELDS, UPSERT_CHUNK, statement_sizes, write_batch
+from flows.migrations._steps_column import steps_column_type
 from flows.models import Execution, Flow, FlowVersion, Workspace
 from tests.factories import chain, code_node, kafka_node
 
@@ -308,11 +309,7 @@ def test_the_records_column_is_not_parsed_again_by_the_database() -> None:
             assert 'JSON_VALID("steps")' not in table
             assert 'JSON_VALID("retry_input")' in table  # other JSON keeps its check
         else:
-            cursor.execute(
-                "SELECT data_type FROM information_schema.columns WHERE table_schema = "
-                "current_schema() AND table_name = 'flows_execution' AND column_name = 'steps'"
-            )
-            assert cursor.fetchone()[0] == "text"
+            assert steps_column_type(connection) == "text"
 
 
 @pytest.mark.django_db
