@@ -85,7 +85,7 @@ class EventSource:
 class EventProducer:
     """A Kafka producer for one topic that stamps each event with its produce time."""
 
-    def __init__(self, bootstrap: str, topic: str, source: EventSource, linger_ms: int = 5) -> None:
+    def __init__(self, bootstrap: str, topic: str, source: EventSource, linger_ms: int) -> None:
         self.topic = topic
         self.source = source
         self.errors: list[str] = []
