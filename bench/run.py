@@ -135,6 +135,34 @@ def medians(results: list[dict[str, Any]]) -> list[str]:
     ]
 
 
+def scaling(results: list[dict[str, Any]]) -> list[str]:
+    """Per platform scenario and round run at 1 worker and at more: how much faster the more
+    ran, and whether the machine or the platform set the limit. A platform that scales keeps
+    its events per busy core; at one worker's share of the machine (`machine_cpu_busy`), the
+    most any number of workers can reach is 1 / that share, e.g. "bloomreach, round 1: 2
+    workers x1.50 of 1; machine busy 0.66 -> 0.92; events per busy core x1.07; the machine
+    allows x1.52 at 1 worker's cost"."""
+    runs = {
+        (r["scenario"], r["round"], r["workers"]): r
+        for r in results
+        if r["workers"] and r.get("machine_cpu_busy") and r["scenario"] in CEILING_OF
+    }
+    lines = []
+    for (scenario, round_number, workers), more in runs.items():
+        one = runs.get((scenario, round_number, 1))
+        if workers == 1 or one is None:
+            continue
+        busy_one, busy_more = one["machine_cpu_busy"], more["machine_cpu_busy"]
+        speedup = more["events_per_s"] / one["events_per_s"]
+        per_core = speedup * busy_one / busy_more
+        lines.append(
+            f"{scenario}, round {round_number}: {workers} workers x{speedup:.2f} of 1; "
+            f"machine busy {busy_one:.2f} -> {busy_more:.2f}; events per busy core "
+            f"x{per_core:.2f}; the machine allows x{1 / busy_one:.2f} at 1 worker's cost"
+        )
+    return lines
+
+
 def _cell(value: float | None) -> str:
     return f"{value:>9.1f}" if value is not None else f"{'-':>9}"
 
@@ -190,6 +218,8 @@ def run(settings: Settings) -> int:
         if settings.rounds > 1:
             for line in medians(bench.results):
                 print(line, flush=True)
+        for line in scaling(bench.results):
+            print(line, flush=True)
         say(f"results appended to {results_file}")
     except ScenarioFailed as error:
         failed = str(error)

@@ -159,6 +159,34 @@ def test_each_round_is_compared_with_its_own_ceiling_and_the_median_is_reported(
     assert shown[-1].split()[0] == "rest" and "ceiling" not in shown[-1]
 
 
+def test_scaling_tells_whether_the_machine_or_the_platform_set_the_limit() -> None:
+    from bench.run import scaling
+
+    def line(scenario: str, round_number: int, workers: int, rate: float, busy: float) -> dict:
+        return {
+            "scenario": scenario,
+            "round": round_number,
+            "workers": workers,
+            "events_per_s": rate,
+            "machine_cpu_busy": busy,
+        }
+
+    results = [
+        line("ceiling-batch", 1, 0, 12_000, 0.6),
+        line("bloomreach", 1, 1, 4_000, 0.66),
+        line("bloomreach", 1, 2, 6_000, 0.92),
+        line("bloomreach", 2, 2, 7_000, 0.9),  # no 1-worker run in this round: nothing said
+        line("rest", 1, 1, 1_000, 0.5),
+        line("rest", 1, 2, 1_200, 0.8),  # the machine had room: the platform held it back
+    ]
+    assert scaling(results) == [
+        "bloomreach, round 1: 2 workers x1.50 of 1; machine busy 0.66 -> 0.92; "
+        "events per busy core x1.08; the machine allows x1.52 at 1 worker's cost",
+        "rest, round 1: 2 workers x1.20 of 1; machine busy 0.50 -> 0.80; "
+        "events per busy core x0.75; the machine allows x2.00 at 1 worker's cost",
+    ]
+
+
 def test_stepcost_runs_a_batch_through_every_step_in_one_process() -> None:
     """`python -m bench.stepcost` (counted under callgrind in docs/performance.md): one batch
     goes through the code and Bloomreach steps to its records, and its CPU is reported."""
