@@ -359,7 +359,11 @@ def run(msg):
         sum(itertools.repeat(1))
     return {"n": msg.id}
 """
-    outcomes = action(code).process_batch([message({"stop": i == 2}, i) for i in range(5)])
+    # The wall-clock limit well above the CPU one: on a loaded machine 0.5 s of CPU may take
+    # longer than the usual 2 s to accrue, and the kill must be the kernel's CPU limit.
+    settings = {**SETTINGS, "sandbox_wall_seconds": 20.0}
+    patient = CodeAction({"code": code}, None, Runtime(flow_id=1, node_id="n2", settings=settings))
+    outcomes = patient.process_batch([message({"stop": i == 2}, i) for i in range(5)])
 
     assert "(in C code)" in error_of(outcomes[2])
     assert [o.outputs for i, o in enumerate(outcomes) if i != 2] == [

@@ -221,7 +221,10 @@ def test_rest_steps_of_several_workers_never_outrun_the_rate(
         action.close()
 
     arrived = [r.arrived for r in scripted_server.requests]
-    assert_within_rate(arrived, rate, burst, count)
+    # Four threads granted slots 50 ms apart may arrive bunched on a busy machine (the test
+    # suite's other lane); 100 ms of jitter still fails a limiter each worker kept to itself,
+    # which sends the 40 requests four times as fast.
+    assert_within_rate(arrived, rate, burst, count, jitter=0.1)
     sustained = (count - burst) / (max(arrived) - min(arrived))
     print(f"sustained {sustained:.1f}/s after the burst, configured {rate}/s")
 
