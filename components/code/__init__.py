@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
+from components.code.limits import SandboxLimits, limits_from_settings
 from components.code.restricted import CodeProblem, check_code
-from components.code.sandbox import (
-    CodeRunResult,
-    SandboxLimits,
-    limits_from_settings,
-    run_code,
-)
+from components.code.sandbox import CodeRunResult, run_code
 
 __all__ = [
     "CodeProblem",

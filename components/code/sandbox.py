@@ -7,63 +7,50 @@ gets no answer in time its child is killed, the message fails with "time limit e
 the rest of the batch continues on a fresh child.
 
 Pools are per process: after a fork (Celery prefork) the child process starts its own pools
-and never touches its parent's sandbox processes.
+and never touches its parent's sandbox processes. One process's pipes, start and end are in
+`process.py`; the limits in `limits.py`.
 """
 
 from __future__ import annotations
 
 import atexit
-import contextlib
 import os
-import select
 import signal
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import orjson
 
 from components import telemetry
+from components.code.limits import SandboxLimits, limits_from_settings
+from components.code.process import (
+    LineTooLong,
+    ProcessGone,
+    SandboxProcess,
+    encode,
+    spawn_process,
+)
 from components.code.restricted import LOG_LIMIT_BYTES
+
+__all__ = [
+    "DEFAULT_POOL_SIZE",
+    "CodeRunResult",
+    "MessageResult",
+    "SandboxLimits",
+    "SandboxPool",
+    "SandboxUnavailable",
+    "get_pool",
+    "limits_from_settings",
+    "run_code",
+    "shutdown_pools",
+]
 
 DEFAULT_POOL_SIZE = 1
 SPAWN_TIMEOUT_SECONDS = 15.0
-CLOSE_TIMEOUT_SECONDS = 1.0
-_READ_CHUNK = 1 << 16
-# The directory holding the `components` package, so `-m components.code.child` resolves.
-_IMPORT_ROOT = str(Path(__file__).resolve().parents[2])
-
-
-@dataclass(frozen=True)
-class SandboxLimits:
-    """Per-message limits. Frozen: a pool's processes are started (and confined) with them."""
-
-    cpu_seconds: float = 1.0
-    memory_mb: int = 256
-    wall_seconds: float = 5.0
-    max_output_bytes: int = 1_000_000
-
-
-def limits_from_settings(settings: Mapping[str, Any]) -> SandboxLimits:
-    """Limits from Runtime.settings keys sandbox_cpu_seconds, _memory_mb and _wall_seconds."""
-    defaults = SandboxLimits()
-
-    def read(key: str, default: float) -> float:
-        value: Any = settings.get(key)
-        return default if value in (None, "") else float(value)
-
-    return SandboxLimits(
-        cpu_seconds=read("sandbox_cpu_seconds", defaults.cpu_seconds),
-        memory_mb=int(read("sandbox_memory_mb", defaults.memory_mb)),
-        wall_seconds=read("sandbox_wall_seconds", defaults.wall_seconds),
-        max_output_bytes=defaults.max_output_bytes,
-    )
 
 
 @dataclass
@@ -91,14 +78,6 @@ class SandboxUnavailable(Exception):
     """No sandbox process could be started; nothing ran (worth retrying later)."""
 
 
-class _ChildGone(Exception):
-    """The sandbox process exited or closed its end of a pipe."""
-
-
-class _LineTooLong(Exception):
-    """The sandbox process sent more than any valid result could hold."""
-
-
 class _GroupLost(Exception):
     """A process sending grouped results (components.code.child) was lost before the line of
     message `position`, with more messages after it: which one it was lost on is unknown."""
@@ -108,155 +87,14 @@ class _GroupLost(Exception):
         self.position = position
 
 
-class _Child:
-    """One sandbox process and the parent's ends of its pipes."""
-
-    def __init__(self, process: subprocess.Popen[bytes], max_line: int) -> None:
-        self.process = process
-        self.max_line = max_line
-        self.dead = False
-        assert process.stdin is not None and process.stdout is not None
-        self._stdin = process.stdin
-        self._out_fd = process.stdout.fileno()
-        self._poll = select.poll()  # not select(): worker processes may hold fds above 1024
-        self._poll.register(self._out_fd, select.POLLIN)
-        # What the process sent: lines from `_start` on are unread, and up to `_scanned` hold no
-        # newline. Read lines are cut off when more is read, not one by one: a grouped write
-        # holds many lines, and cutting each off moved all the rest.
-        self._buffer = bytearray()
-        self._start = 0
-        self._scanned = 0
-
-    @property
-    def pid(self) -> int:
-        return self.process.pid
-
-    def send(self, payload: Mapping[str, Any]) -> None:
-        data = _encode(payload)
-        try:
-            self._stdin.write(data + b"\n")
-            self._stdin.flush()
-        except OSError as error:  # BrokenPipeError: it died since the last batch
-            raise _ChildGone(str(error)) from None
-
-    def read(self, timeout: float) -> dict[str, Any] | None:
-        """The next line as JSON, or None when `timeout` seconds pass without one."""
-        deadline = time.monotonic() + timeout
-        buffer = self._buffer
-        while True:
-            end = buffer.find(b"\n", self._scanned)
-            if end >= 0:
-                line = buffer[self._start : end]
-                self._start = self._scanned = end + 1
-                try:
-                    result: dict[str, Any] = orjson.loads(line)
-                except orjson.JSONDecodeError:
-                    raise _ChildGone("it sent an unreadable result") from None
-                return result
-            if self._start:
-                del buffer[: self._start]
-                self._start = 0
-            self._scanned = len(buffer)
-            if len(buffer) > self.max_line:
-                raise _LineTooLong
-            remaining = deadline - time.monotonic()
-            if remaining <= 0 or not self._poll.poll(remaining * 1000):
-                return None
-            chunk = os.read(self._out_fd, _READ_CHUNK)
-            if not chunk:
-                raise _ChildGone(self.exit_description())
-            buffer += chunk
-
-    def kill(self) -> None:
-        self.dead = True
-        with contextlib.suppress(OSError):
-            self.process.kill()
-        self.process.wait()
-        self._close_pipes()
-
-    def close(self) -> None:
-        """Ask the process to exit (stdin EOF); kill it if it does not."""
-        self.dead = True
-        with contextlib.suppress(OSError):
-            self._stdin.close()
-        try:
-            self.process.wait(CLOSE_TIMEOUT_SECONDS)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
-        self._close_pipes()
-
-    def abandon(self) -> None:
-        """In a forked copy of the owner: drop the inherited pipe ends, leave the process be.
-
-        Raw os.close, not file.close(): a buffered write of the owner's may sit in the copied
-        buffer, and flushing it from here would corrupt the owner's stream.
-        """
-        self.dead = True
-        for fd in (self._stdin.fileno(), self._out_fd):
-            with contextlib.suppress(OSError):
-                os.close(fd)
-
-    def alive(self) -> bool:
-        return not self.dead and self.process.poll() is None
-
-    def exit_description(self) -> str:
-        try:
-            code = self.process.wait(CLOSE_TIMEOUT_SECONDS)
-        except subprocess.TimeoutExpired:
-            return "it closed its output"
-        return f"killed by signal {-code}" if code < 0 else f"exit code {code}"
-
-    def _close_pipes(self) -> None:
-        assert self.process.stdout is not None
-        for pipe in (self._stdin, self.process.stdout):
-            with contextlib.suppress(OSError):
-                pipe.close()
-
-
-def _encode(value: Any) -> bytes:
-    try:
-        return orjson.dumps(value, default=_jsonable)
-    except orjson.JSONEncodeError:
-        # Keys that are not text (a dict built in Python, not decoded from JSON) become text;
-        # the option that allows them makes every encoding about 60% slower, so only here.
-        return orjson.dumps(value, default=_jsonable, option=orjson.OPT_NON_STR_KEYS)
-
-
-def _jsonable(value: Any) -> Any:
-    # Message metadata may carry bytes (a Kafka key); user code sees them as text.
-    if isinstance(value, bytes | bytearray | memoryview):
-        return bytes(value).decode("utf-8", "replace")
-    return str(value)
-
-
-def _spawn_process(limits: SandboxLimits) -> subprocess.Popen[bytes]:
-    config = {
-        "cpu_seconds": limits.cpu_seconds,
-        "memory_mb": limits.memory_mb,
-        "max_output_bytes": limits.max_output_bytes,
-        "parent_pid": os.getpid(),
-    }
-    command = [sys.executable, "-E", "-s", "-X", "utf8", "-m", "components.code.child"]
-    return subprocess.Popen(
-        [*command, orjson.dumps(config).decode()],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        env={},  # no secrets from the worker's environment ever reach the sandbox
-        cwd=_IMPORT_ROOT,
-        close_fds=True,
-        start_new_session=True,  # out of the terminal's process group: no stray Ctrl-C
-    )
-
-
 class SandboxPool:
     """Up to `size` sandbox processes with the same limits, shared by the threads of a process."""
 
     def __init__(self, limits: SandboxLimits, size: int = DEFAULT_POOL_SIZE) -> None:
         self.limits = limits
         self.size = max(1, size)
-        self._idle: list[_Child] = []
-        self._children: set[_Child] = set()
+        self._idle: list[SandboxProcess] = []
+        self._children: set[SandboxProcess] = set()
         self._slots_taken = 0  # running children plus ones being started
         self._cond = threading.Condition()
         # Generous: the child also sends the message's logs, which JSON may escape.
@@ -279,7 +117,7 @@ class SandboxPool:
         payloads: list[orjson.Fragment] = []
         for index, message in enumerate(messages):
             try:
-                payloads.append(orjson.Fragment(_encode(message)))
+                payloads.append(orjson.Fragment(encode(message)))
                 runnable.append(index)
             except orjson.JSONEncodeError as error:  # e.g. an integer beyond 64 bits
                 text = f"the message cannot be passed to the code as JSON: {error}"
@@ -323,7 +161,7 @@ class SandboxPool:
                 child.kill()
                 raise SandboxUnavailable("the sandbox process did not answer")
             return reply
-        except _ChildGone as error:
+        except ProcessGone as error:
             child.kill()
             raise SandboxUnavailable(str(error)) from None
         finally:
@@ -344,7 +182,7 @@ class SandboxPool:
 
     def _run_on(
         self,
-        child: _Child,
+        child: SandboxProcess,
         code: str,
         scope: str | None,
         messages: list[orjson.Fragment],
@@ -364,13 +202,13 @@ class SandboxPool:
         }
         try:
             child.send(request)
-        except _ChildGone:
+        except ProcessGone:
             child.kill()
             telemetry.count("sandbox_kill", reason="crash")
             return None
         try:
             loaded = child.read(wall)
-        except (_ChildGone, _LineTooLong) as error:
+        except (ProcessGone, LineTooLong) as error:
             child.kill()
             return self._fail_rest(results, start, *self._death(child, error))
         if loaded is None:
@@ -400,17 +238,17 @@ class SandboxPool:
         return len(messages)
 
     def _read_result(
-        self, child: _Child, wall: float, in_group: int | None = None
+        self, child: SandboxProcess, wall: float, in_group: int | None = None
     ) -> MessageResult:
         """The next message's result. `in_group`: the message's position when its line comes
         grouped and more messages follow; a process lost then was not lost on this message
         for sure (raises _GroupLost, counting no kill: the message it was is counted when
         found)."""
         started = time.monotonic()
-        lost: _ChildGone | _LineTooLong | None = None
+        lost: ProcessGone | LineTooLong | None = None
         try:
             reply = child.read(wall)
-        except (_ChildGone, _LineTooLong) as error:
+        except (ProcessGone, LineTooLong) as error:
             reply, lost = None, error
         if reply is not None:
             return MessageResult(
@@ -424,7 +262,7 @@ class SandboxPool:
         child.kill()
         if in_group is not None:
             raise _GroupLost(in_group)
-        if isinstance(lost, _LineTooLong):
+        if isinstance(lost, LineTooLong):
             telemetry.count("sandbox_kill", reason="output")
             return MessageResult.failed("output", "output too large")
         if lost is not None:
@@ -436,7 +274,7 @@ class SandboxPool:
             duration_ms=(time.monotonic() - started) * 1000,
         )
 
-    def _death(self, child: _Child, error: Exception) -> tuple[str, str]:
+    def _death(self, child: SandboxProcess, error: Exception) -> tuple[str, str]:
         """Why the child died, as a failure kind and message (it was killed and reaped);
         counted as a sandbox kill."""
         code = child.process.returncode
@@ -448,7 +286,7 @@ class SandboxPool:
             telemetry.count("sandbox_kill", reason="violation")
             return "violation", "sandbox violation: a forbidden system call was attempted"
         telemetry.count(
-            "sandbox_kill", reason="output" if isinstance(error, _LineTooLong) else "crash"
+            "sandbox_kill", reason="output" if isinstance(error, LineTooLong) else "crash"
         )
         return "crash", f"the sandbox process died ({error})"
 
@@ -460,7 +298,7 @@ class SandboxPool:
 
     # --- checkout -------------------------------------------------------------------------
 
-    def _checkout(self) -> _Child:
+    def _checkout(self) -> SandboxProcess:
         with self._cond:
             while True:
                 while self._idle:
@@ -483,7 +321,7 @@ class SandboxPool:
             self._children.add(child)
         return child
 
-    def _checkin(self, child: _Child) -> None:
+    def _checkin(self, child: SandboxProcess) -> None:
         with self._cond:
             if child.alive():
                 self._idle.append(child)
@@ -491,21 +329,21 @@ class SandboxPool:
                 self._forget(child)
             self._cond.notify()
 
-    def _forget(self, child: _Child) -> None:
+    def _forget(self, child: SandboxProcess) -> None:
         if child in self._children:
             self._children.discard(child)
             self._slots_taken -= 1
         child.kill()  # reaps it and closes the pipes
 
-    def _start(self) -> _Child:
+    def _start(self) -> SandboxProcess:
         try:
-            process = _spawner().submit(_spawn_process, self.limits).result()
+            process = _spawner().submit(spawn_process, self.limits).result()
         except OSError as error:
             raise SandboxUnavailable(f"cannot start a sandbox process: {error}") from None
-        child = _Child(process, self._max_line)
+        child = SandboxProcess(process, self._max_line)
         try:
             ready = child.read(SPAWN_TIMEOUT_SECONDS)
-        except (_ChildGone, _LineTooLong) as error:
+        except (ProcessGone, LineTooLong) as error:
             child.kill()
             raise SandboxUnavailable(f"the sandbox process failed to start: {error}") from None
         if not ready or not ready.get("ready"):
