@@ -152,7 +152,9 @@ class Execution(models.Model):
         db_index=False,
     )
     # Identifies the trigger message within the flow ("v3:topic:0:42"), so a batch that runs
-    # twice (after a crash) updates its records instead of duplicating them.
+    # twice (after a crash) updates its records instead of duplicating them. On PostgreSQL it
+    # compares byte by byte (COLLATE "C", set by migration 0008, not here: SQLite has no such
+    # collation); a migration altering this field must keep that.
     key = models.CharField(max_length=400)
     status = models.CharField(
         max_length=16, choices=ExecutionStatus.choices, default=ExecutionStatus.RUNNING

@@ -8,9 +8,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from django.db import connection
+from django.db import IntegrityError, connection, transaction
 from django.db.migrations.executor import MigrationExecutor
 
+from flows.migrations._execution_key import key_collation
 from flows.migrations._steps_column import steps_column_type
 
 BEFORE = [("flows", "0004_execution_trace_id")]
@@ -156,3 +157,34 @@ def test_step_records_become_a_text_column_on_postgresql_value_for_value() -> No
     assert steps_column_type(connection) == "json"
     migrate(AFTER)
     assert steps_column_type(connection) == "jsonb"  # and back
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("back_to_latest")
+def test_execution_keys_compare_byte_by_byte_on_postgresql_and_stay_unique() -> None:
+    """0008 gives the key column the "C" collation whatever the database's own, keeps every
+    key and the (flow, key) constraint, and goes back to the database's default."""
+    if connection.vendor != "postgresql":
+        pytest.skip("a PostgreSQL column collation")
+    before = migrate([("flows", "0007_execution_records_unchecked")])
+    assert key_collation(connection) is None
+    workspace = before.get_model("flows", "Workspace").objects.create(name="W")
+    flow = before.get_model("flows", "Flow").objects.create(workspace=workspace, name="F")
+    version = before.get_model("flows", "FlowVersion").objects.create(flow=flow, number=1, graph={})
+    keys = ["b:0:10", "B:0:9", "ä:1:0", "a:0:2"]
+    for key in keys:
+        before.get_model("flows", "Execution").objects.create(
+            flow=flow, version=version, key=key, started_at=STARTED
+        )
+
+    after = migrate([("flows", "0008_execution_key_byte_order")])
+
+    assert key_collation(connection) == "C"
+    executions = after.get_model("flows", "Execution").objects.filter(flow_id=flow.id)
+    assert list(executions.order_by("key").values_list("key", flat=True)) == sorted(
+        keys, key=lambda key: key.encode()
+    )
+    with pytest.raises(IntegrityError), transaction.atomic():
+        executions.create(flow_id=flow.id, version_id=version.id, key="B:0:9", started_at=STARTED)
+    migrate([("flows", "0007_execution_records_unchecked")])
+    assert key_collation(connection) is None  # and back
