@@ -8,7 +8,7 @@ from typing import Any
 
 from django.db import migrations
 
-from flows.migrations._steps_column import retype_steps
+from flows.migrations._execution_columns import retype_steps
 
 
 def to_json(apps: Any, schema_editor: Any) -> None:

@@ -10,7 +10,7 @@ from typing import Any
 import django.db.models.deletion
 from django.db import migrations, models
 
-from flows.migrations._steps_column import retype_steps
+from flows.migrations._execution_columns import retype_steps
 
 
 def to_text(apps: Any, schema_editor: Any) -> None:

@@ -15,7 +15,7 @@ from typing import Any
 
 from django.db import migrations
 
-from flows.migrations._execution_key import collate_key
+from flows.migrations._execution_columns import collate_key
 
 
 def to_byte_order(apps: Any, schema_editor: Any) -> None:

@@ -11,8 +11,7 @@ import pytest
 from django.db import IntegrityError, connection, transaction
 from django.db.migrations.executor import MigrationExecutor
 
-from flows.migrations._execution_key import key_collation
-from flows.migrations._steps_column import steps_column_type
+from flows.migrations._execution_columns import key_collation, steps_column_type
 
 BEFORE = [("flows", "0004_execution_trace_id")]
 AFTER = [("flows", "0005_execution_steps_inline")]

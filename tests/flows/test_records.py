@@ -11,7 +11,7 @@ import pytest
 
 from flows.engine.jobs import Item, StepRecordData, json_text, step_record
 from flows.engine.records import STEP_FIELDS, UPSERT_CHUNK, statement_sizes, write_batch
-from flows.migrations._steps_column import steps_column_type
+from flows.migrations._execution_columns import steps_column_type
 from flows.models import Execution, Flow, FlowVersion, Workspace
 from tests.factories import chain, code_node, kafka_node
 

@@ -1,0 +1,65 @@
+"""Changes to the executions table's columns that only PostgreSQL needs, shared by migrations
+0006 to 0008 and their tests (a module whose name starts with an underscore is not a
+migration)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+TABLE = "flows_execution"
+
+
+def _column_attribute(connection: Any, column: str, attribute: str) -> str | None:
+    """One of information_schema's attributes of an executions column (`attribute` is one of
+    our own constant names), or None when it is null or there is no such column."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT {attribute} FROM information_schema.columns "  # noqa: S608
+            "WHERE table_schema = current_schema() AND table_name = %s AND column_name = %s",
+            [TABLE, column],
+        )
+        row = cursor.fetchone()
+    return None if row is None or row[0] is None else str(row[0])
+
+
+def steps_column_type(connection: Any) -> str | None:
+    """`Execution.steps`'s type as information_schema names it ("text", "json", "jsonb"), or
+    None without the table."""
+    return _column_attribute(connection, "steps", "data_type")
+
+
+def retype_steps(schema_editor: Any, kind: str) -> None:
+    """Turn `Execution.steps` into `kind` unless it is that already; nothing on SQLite."""
+    connection = schema_editor.connection
+    if connection.vendor != "postgresql":
+        return
+    if steps_column_type(connection) in (None, kind):
+        return
+    with connection.cursor() as cursor:
+        table = schema_editor.quote_name(TABLE)
+        column = schema_editor.quote_name("steps")
+        # Rewrites the table (see the upgrade notes in docs/operator-guide.md).
+        cursor.execute(
+            f"ALTER TABLE {table} ALTER COLUMN {column} TYPE {kind} USING {column}::{kind}"
+        )
+
+
+def key_collation(connection: Any) -> str | None:
+    """`Execution.key`'s own collation ("C"), or None when it has the database's default (or
+    there is no such column)."""
+    return _column_attribute(connection, "key", "collation_name")
+
+
+def collate_key(schema_editor: Any, collation: str) -> None:
+    """Give `Execution.key` `collation` ("C", or "default": the database's); nothing on
+    SQLite. The column keeps its type and its values: PostgreSQL rebuilds the unique index on
+    (flow, key), not the table (see the upgrade notes in docs/operator-guide.md)."""
+    connection = schema_editor.connection
+    if connection.vendor != "postgresql":
+        return
+    table = schema_editor.quote_name(TABLE)
+    column = schema_editor.quote_name("key")
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f'ALTER TABLE {table} ALTER COLUMN {column} TYPE varchar(400) COLLATE "{collation}"'
+        )
