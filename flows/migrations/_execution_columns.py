@@ -1,10 +1,15 @@
 """Changes to the executions table's columns that only PostgreSQL needs, shared by migrations
-0006 to 0008 and their tests (a module whose name starts with an underscore is not a
+0006 to 0009 and their tests (a module whose name starts with an underscore is not a
 migration)."""
 
 from __future__ import annotations
 
+import logging
 from typing import Any
+
+from django.db import DatabaseError, transaction
+
+logger = logging.getLogger(__name__)
 
 TABLE = "flows_execution"
 
@@ -63,3 +68,37 @@ def collate_key(schema_editor: Any, collation: str) -> None:
         cursor.execute(
             f'ALTER TABLE {table} ALTER COLUMN {column} TYPE varchar(400) COLLATE "{collation}"'
         )
+
+
+# pg_attribute.attcompression: how new values of a column are compressed ("" for the server's
+# default_toast_compression, pglz unless configured otherwise).
+COMPRESSION_CODES = {"l": "lz4", "p": "pglz", "": "default"}
+
+
+def steps_compression(connection: Any) -> str | None:
+    """How new values of `Execution.steps` are compressed: "lz4", "pglz" or "default"; None
+    without the table."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT attcompression FROM pg_attribute "
+            "WHERE attrelid = to_regclass(%s) AND attname = %s",
+            [TABLE, "steps"],
+        )
+        row = cursor.fetchone()
+    return None if row is None else COMPRESSION_CODES.get(row[0] or "", row[0])
+
+
+def compress_steps(schema_editor: Any, method: str) -> None:
+    """Compress new values of `Execution.steps` with `method` ("lz4", or "default": the
+    server's); nothing on SQLite. Values already stored stay as they are: nothing is
+    rewritten. A server built without lz4 keeps its default, with a warning."""
+    connection = schema_editor.connection
+    if connection.vendor != "postgresql":
+        return
+    table = schema_editor.quote_name(TABLE)
+    column = schema_editor.quote_name("steps")
+    try:
+        with transaction.atomic(using=connection.alias), connection.cursor() as cursor:
+            cursor.execute(f"ALTER TABLE {table} ALTER COLUMN {column} SET COMPRESSION {method}")
+    except DatabaseError as error:
+        logger.warning("execution records keep the server's compression: %s", error)

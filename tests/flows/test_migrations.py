@@ -11,7 +11,11 @@ import pytest
 from django.db import IntegrityError, connection, transaction
 from django.db.migrations.executor import MigrationExecutor
 
-from flows.migrations._execution_columns import key_collation, steps_column_type
+from flows.migrations._execution_columns import (
+    key_collation,
+    steps_column_type,
+    steps_compression,
+)
 
 BEFORE = [("flows", "0004_execution_trace_id")]
 AFTER = [("flows", "0005_execution_steps_inline")]
@@ -187,3 +191,49 @@ def test_execution_keys_compare_byte_by_byte_on_postgresql_and_stay_unique() -> 
         executions.create(flow_id=flow.id, version_id=version.id, key="B:0:9", started_at=STARTED)
     migrate([("flows", "0007_execution_records_unchecked")])
     assert key_collation(connection) is None  # and back
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("back_to_latest")
+def test_execution_records_are_compressed_with_lz4_on_postgresql_from_0009() -> None:
+    """0009 compresses new records with lz4; those stored before keep their compression and
+    read back the same, and the way back restores the server's default."""
+    if connection.vendor != "postgresql":
+        pytest.skip("PostgreSQL's compression")
+    before = migrate([("flows", "0008_execution_key_byte_order")])
+    assert steps_compression(connection) == "default"
+    workspace = before.get_model("flows", "Workspace").objects.create(name="W")
+    flow = before.get_model("flows", "Flow").objects.create(workspace=workspace, name="F")
+    version = before.get_model("flows", "FlowVersion").objects.create(flow=flow, number=1, graph={})
+    # Large enough to be compressed: 60 records of about 100 bytes.
+    steps = [{"position": i, "output": {"text": f"event {i} " * 10}} for i in range(60)]
+
+    def write(key: str, models: Any) -> Any:
+        execution = models.get_model("flows", "Execution").objects.create(
+            flow_id=flow.id, version_id=version.id, key=key, started_at=STARTED, steps=steps
+        )
+        return execution.id
+
+    def compression(execution_id: int) -> str:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT pg_column_compression(steps) FROM flows_execution WHERE id = %s",
+                [execution_id],
+            )
+            return str(cursor.fetchone()[0])
+
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW default_toast_compression")
+        server_default = cursor.fetchone()[0]
+    old = write("old", before)
+    assert compression(old) == server_default
+
+    after = migrate([("flows", "0009_execution_steps_lz4")])
+
+    assert steps_compression(connection) == "lz4"
+    new = write("new", after)
+    assert compression(new) == "lz4" and compression(old) == server_default
+    executions = after.get_model("flows", "Execution").objects
+    assert executions.get(id=old).steps == steps == executions.get(id=new).steps
+    migrate([("flows", "0008_execution_key_byte_order")])
+    assert steps_compression(connection) == "default"  # and back
