@@ -27,6 +27,17 @@ def _column_attribute(connection: Any, column: str, attribute: str) -> str | Non
     return None if row is None or row[0] is None else str(row[0])
 
 
+def _alter_column(schema_editor: Any, column: str, change: str) -> None:
+    """`ALTER TABLE flows_execution ALTER COLUMN <column> <change>`, `change` being our own
+    constant text, in which `{column}` stands for the quoted column."""
+    quoted = schema_editor.quote_name(column)
+    with schema_editor.connection.cursor() as cursor:
+        cursor.execute(
+            f"ALTER TABLE {schema_editor.quote_name(TABLE)} ALTER COLUMN {quoted} "
+            + change.format(column=quoted)
+        )
+
+
 def steps_column_type(connection: Any) -> str | None:
     """`Execution.steps`'s type as information_schema names it ("text", "json", "jsonb"), or
     None without the table."""
@@ -40,13 +51,8 @@ def retype_steps(schema_editor: Any, kind: str) -> None:
         return
     if steps_column_type(connection) in (None, kind):
         return
-    with connection.cursor() as cursor:
-        table = schema_editor.quote_name(TABLE)
-        column = schema_editor.quote_name("steps")
-        # Rewrites the table (see the upgrade notes in docs/operator-guide.md).
-        cursor.execute(
-            f"ALTER TABLE {table} ALTER COLUMN {column} TYPE {kind} USING {column}::{kind}"
-        )
+    # Rewrites the table (see the upgrade notes in docs/operator-guide.md).
+    _alter_column(schema_editor, "steps", f"TYPE {kind} USING {{column}}::{kind}")
 
 
 def key_collation(connection: Any) -> str | None:
@@ -59,15 +65,9 @@ def collate_key(schema_editor: Any, collation: str) -> None:
     """Give `Execution.key` `collation` ("C", or "default": the database's); nothing on
     SQLite. The column keeps its type and its values: PostgreSQL rebuilds the unique index on
     (flow, key), not the table (see the upgrade notes in docs/operator-guide.md)."""
-    connection = schema_editor.connection
-    if connection.vendor != "postgresql":
+    if schema_editor.connection.vendor != "postgresql":
         return
-    table = schema_editor.quote_name(TABLE)
-    column = schema_editor.quote_name("key")
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f'ALTER TABLE {table} ALTER COLUMN {column} TYPE varchar(400) COLLATE "{collation}"'
-        )
+    _alter_column(schema_editor, "key", f'TYPE varchar(400) COLLATE "{collation}"')
 
 
 # pg_attribute.attcompression: how new values of a column are compressed ("" for the server's
@@ -95,10 +95,8 @@ def compress_steps(schema_editor: Any, method: str) -> None:
     connection = schema_editor.connection
     if connection.vendor != "postgresql":
         return
-    table = schema_editor.quote_name(TABLE)
-    column = schema_editor.quote_name("steps")
     try:
-        with transaction.atomic(using=connection.alias), connection.cursor() as cursor:
-            cursor.execute(f"ALTER TABLE {table} ALTER COLUMN {column} SET COMPRESSION {method}")
+        with transaction.atomic(using=connection.alias):
+            _alter_column(schema_editor, "steps", f"SET COMPRESSION {method}")
     except DatabaseError as error:
         logger.warning("execution records keep the server's compression: %s", error)
